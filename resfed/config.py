@@ -1,0 +1,177 @@
+"""Configuration: one JSON schema (resfed/schema.yaml) for Snakemake and the CLI.
+
+The schema fills defaults and rejects unknown keys; cross-references (an experiment naming
+a variant that does not exist) are checked here because JSON schema cannot express them.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+SCHEMA_PATH = Path(str(resources.files("resfed") / "schema.yaml"))
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing, misspelt or out of range; the message names the key."""
+
+
+def load_schema() -> dict[str, Any]:
+    with open(SCHEMA_PATH, encoding="utf-8") as handle:
+        return yaml.safe_load(handle)
+
+
+def _fill_defaults(validator_class: type) -> type:
+    """Extend a validator so that `default:` values are written into the instance."""
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):  # noqa: ANN001 - jsonschema hook
+        if isinstance(instance, dict):
+            for name, subschema in properties.items():
+                if "default" in subschema and name not in instance:
+                    instance[name] = copy.deepcopy(subschema["default"])
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
+
+
+_DefaultingValidator = _fill_defaults(jsonschema.Draft202012Validator)
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    path = ".".join(str(part) for part in error.absolute_path) or "<top level>"
+    message = error.message
+    if error.validator == "enum":
+        allowed = ", ".join(repr(v) for v in error.validator_value)
+        message = f"{error.instance!r} is not allowed; allowed values: {allowed}"
+    elif error.validator == "additionalProperties" and isinstance(error.schema, dict):
+        known = ", ".join(sorted(error.schema.get("properties", {})))
+        message = f"{error.message}; known keys: {known}"
+    elif error.validator == "propertyNames":
+        allowed = error.schema.get("propertyNames", {}).get("enum")
+        message = f"key {error.instance!r} is not allowed" + (
+            f"; allowed: {', '.join(allowed)}" if allowed else ""
+        )
+    return f"config key '{path}': {message}"
+
+
+def validate(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Return a validated deep copy of `config` with defaults filled in.
+
+    Raises ConfigError naming the offending key (all problems at once, most specific first).
+    """
+    resolved = copy.deepcopy(dict(config))
+    validator = _DefaultingValidator(load_schema())
+    errors = sorted(validator.iter_errors(resolved), key=lambda e: list(e.absolute_path))
+    if errors:
+        leaves = [best for e in errors for best in _leaf_errors(e)]
+        raise ConfigError("\n".join(dict.fromkeys(_describe(e) for e in leaves)))
+    _check_references(resolved)
+    return resolved
+
+
+def _leaf_errors(error: jsonschema.ValidationError) -> list[jsonschema.ValidationError]:
+    if error.context:
+        return [jsonschema.exceptions.best_match(error.context)]
+    return [error]
+
+
+def _check_references(config: dict[str, Any]) -> None:
+    problems = []
+    for name, experiment in config["experiments"].items():
+        for dataset in experiment["datasets"]:
+            if dataset not in config["datasets"]:
+                problems.append(
+                    f"config key 'experiments.{name}.datasets': {dataset!r} is not defined in "
+                    f"'datasets' (defined: {', '.join(config['datasets']) or 'none'})"
+                )
+        for variant in experiment["variants"]:
+            if variant not in config["variants"]:
+                problems.append(
+                    f"config key 'experiments.{name}.variants': {variant!r} is not defined in "
+                    f"'variants' (defined: {', '.join(config['variants']) or 'none'})"
+                )
+    table1 = config.get("table1")
+    if table1:
+        experiment = config["experiments"].get(table1.get("experiment", ""))
+        if experiment is None:
+            problems.append(
+                f"config key 'table1.experiment': {table1.get('experiment')!r} is not an experiment "
+                f"(defined: {', '.join(config['experiments']) or 'none'})"
+            )
+        else:
+            for role in ("baseline", "ul", "dl"):
+                if table1[role] not in experiment["variants"]:
+                    problems.append(
+                        f"config key 'table1.{role}': variant {table1[role]!r} is not in experiment "
+                        f"{table1['experiment']!r}"
+                    )
+    for figure, experiment in config["figures"].items():
+        if experiment not in config["experiments"]:
+            problems.append(f"config key 'figures.{figure}': {experiment!r} is not an experiment")
+    if problems:
+        raise ConfigError("\n".join(problems))
+
+
+def load_config(path: str | Path) -> dict[str, Any]:
+    """Read a YAML config file and validate it."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            raw = yaml.safe_load(handle) or {}
+    except FileNotFoundError as error:
+        raise ConfigError(f"config file not found: {path}") from error
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config file {path}: top level must be a mapping")
+    return validate(raw)
+
+
+def partition_slug(scheme: str) -> str:
+    """Path-friendly spelling of a partition scheme (`classes:5` -> `classes-5`)."""
+    return scheme.replace(":", "-")
+
+
+def run_spec(
+    config: Mapping[str, Any], dataset: str, partition: str, variant: str, seed: int
+) -> dict[str, Any]:
+    """Everything one training run depends on, and nothing else (hashed into run.json)."""
+    if dataset not in config["datasets"]:
+        raise ConfigError(f"dataset {dataset!r} is not defined in 'datasets'")
+    if variant not in config["variants"]:
+        raise ConfigError(f"variant {variant!r} is not defined in 'variants'")
+    return {
+        "dataset": dataset,
+        "partition": partition_slug(partition),
+        "variant": variant,
+        "seed": int(seed),
+        "method": config["variants"][variant]["method"],
+        "variant_spec": copy.deepcopy(config["variants"][variant]),
+        "dataset_spec": copy.deepcopy(config["datasets"][dataset]),
+        "train": copy.deepcopy(config["train"]),
+        **{
+            key: config[key]
+            for key in (
+                "device",
+                "threads",
+                "clients",
+                "fraction",
+                "rounds",
+                "rounds_after_target",
+                "standardize",
+                "send_initial_model",
+            )
+        },
+    }
+
+
+def spec_hash(spec: Mapping[str, Any]) -> str:
+    """Stable short hash of a run spec (canonical JSON)."""
+    canonical = json.dumps(spec, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]

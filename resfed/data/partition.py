@@ -1,0 +1,298 @@
+"""Client partitions of a training set: iid, pathological ``classes:k``, ``dirichlet:alpha``.
+
+A partition is computed once per (dataset, scheme, clients, seed) and stored in a file
+with a hash, so every method and seed of a comparison trains on the very same split.
+All randomness comes from ``numpy.random.default_rng(seed)``, used in a fixed order:
+the same inputs give the same partition on every machine. Every scheme returns disjoint,
+sorted index arrays that together cover each training sample exactly once.
+
+Schemes are written ``iid``, ``classes:k``, ``dirichlet:alpha`` (config spelling) or
+``classes-k``, ``dirichlet-alpha`` (path spelling; :func:`scheme_slug` makes it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from resfed.atomic import atomic_write_text
+from .errors import PartitionError
+
+ALLOWED = "iid, classes:k (or classes-k; integer k >= 1), dirichlet:alpha (or dirichlet-alpha; alpha > 0)"
+FORMAT = "resfed-partition"
+FORMAT_VERSION = 1
+_SCHEME_RE = re.compile(r"^(?P<kind>iid|classes|dirichlet)(?:[:-](?P<param>.+))?$")
+
+
+@dataclass(frozen=True)
+class Scheme:
+    """A parsed partition scheme. ``param`` is k (int) or alpha (float); None for iid."""
+
+    kind: Literal["iid", "classes", "dirichlet"]
+    param: int | float | None = None
+
+    @property
+    def spec(self) -> str:
+        """Canonical config spelling: ``iid``, ``classes:5``, ``dirichlet:0.5``."""
+        return self.kind if self.param is None else f"{self.kind}:{_fmt(self.param)}"
+
+    @property
+    def slug(self) -> str:
+        """Path spelling (no ':'): ``iid``, ``classes-5``, ``dirichlet-0.5``."""
+        return self.kind if self.param is None else f"{self.kind}-{_fmt(self.param)}"
+
+    def __str__(self) -> str:
+        return self.spec
+
+
+def _fmt(p: int | float) -> str:
+    s = repr(p)
+    return s[:-2] if isinstance(p, float) and s.endswith(".0") else s
+
+
+def parse_scheme(scheme: str | Scheme) -> Scheme:
+    """Parse ``iid`` / ``classes:k`` / ``dirichlet:alpha`` (``-`` works for ``:``).
+
+    >>> parse_scheme("classes-5").spec, parse_scheme("dirichlet:0.50").slug
+    ('classes:5', 'dirichlet-0.5')
+    """
+    if isinstance(scheme, Scheme):
+        return scheme
+    m = _SCHEME_RE.match(str(scheme).strip())
+    if not m:
+        raise ValueError(f"unknown partition scheme {scheme!r}; allowed: {ALLOWED}")
+    kind, param = m["kind"], m["param"]
+    if kind == "iid":
+        if param is not None:
+            raise ValueError(f"partition scheme {scheme!r}: iid takes no parameter; allowed: {ALLOWED}")
+        return Scheme("iid")
+    if param is None:
+        raise ValueError(f"partition scheme {scheme!r}: {kind} needs a parameter; allowed: {ALLOWED}")
+    if kind == "classes":
+        if not re.fullmatch(r"[0-9]+", param):
+            raise ValueError(f"partition scheme {scheme!r}: k must be a positive integer, got {param!r}")
+        k = int(param)
+        if k < 1:
+            raise ValueError(f"partition scheme {scheme!r}: k must be >= 1, got {k}")
+        return Scheme("classes", k)
+    try:
+        alpha = float(param)
+    except ValueError:
+        raise ValueError(f"partition scheme {scheme!r}: alpha must be a number, got {param!r}") from None
+    if not (math.isfinite(alpha) and alpha > 0):
+        raise ValueError(f"partition scheme {scheme!r}: alpha must be finite and > 0, got {param!r}")
+    return Scheme("dirichlet", alpha)
+
+
+def scheme_slug(scheme: str | Scheme) -> str:
+    """The path-friendly spelling of a scheme (``classes:5`` -> ``classes-5``)."""
+    return parse_scheme(scheme).slug
+
+
+# ------------------------------------------------------------------------------ make
+def make_partition(labels: np.ndarray, scheme: str | Scheme, n_clients: int, seed: int,
+                   *, min_size: int = 1, max_tries: int = 100) -> list[np.ndarray]:
+    """Split sample indices ``0..len(labels)-1`` among ``n_clients``.
+
+    - ``iid``: a seeded permutation cut into ``n_clients`` near-equal parts.
+    - ``classes:k``: each client holds exactly ``k`` distinct classes. Classes are dealt
+      greedily, each client taking the ``k`` classes held by the fewest clients so far
+      (ties broken at random), so every class is held and holder counts differ by at
+      most one; each class's samples are shuffled and cut equally among its holders.
+      Needs ``n_clients * k >= number of classes``.
+    - ``dirichlet:alpha``: per class, proportions ~ Dir(alpha, ..., alpha) over clients
+      (Hsu et al. 2019). A draw that leaves a client with fewer than ``min_size`` samples
+      is redrawn (up to ``max_tries`` times, then a ValueError).
+
+    Returns one sorted int64 index array per client.
+    """
+    s = parse_scheme(scheme)
+    labels = _check_inputs(labels, n_clients, seed)
+    rng = np.random.default_rng(seed)
+    if s.kind == "iid":
+        parts = np.array_split(rng.permutation(len(labels)), n_clients)
+    elif s.kind == "classes":
+        parts = _by_classes(labels, int(s.param), n_clients, rng)  # type: ignore[arg-type]
+    else:
+        parts = _dirichlet(labels, float(s.param), n_clients, rng, min_size, max_tries)  # type: ignore[arg-type]
+    return [np.sort(p).astype(np.int64) for p in parts]
+
+
+def _check_inputs(labels: np.ndarray, n_clients: int, seed: int) -> np.ndarray:
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"labels must be a 1-d integer array, got {labels.dtype} {labels.shape}")
+    if len(labels) == 0:
+        raise ValueError("labels is empty: nothing to partition")
+    if labels.min() < 0:
+        raise ValueError("labels must be >= 0")
+    if isinstance(n_clients, bool) or not isinstance(n_clients, (int, np.integer)) or n_clients < 1:
+        raise ValueError(f"n_clients must be an integer >= 1, got {n_clients!r}")
+    if n_clients > len(labels):
+        raise ValueError(f"{n_clients} clients but only {len(labels)} samples: some client would be empty")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+    return labels
+
+
+def _by_classes(labels: np.ndarray, k: int, n_clients: int, rng: np.random.Generator) -> list[np.ndarray]:
+    classes = np.unique(labels)
+    n_classes = len(classes)
+    if k > n_classes:
+        raise ValueError(f"classes:{k}: k exceeds the {n_classes} classes present in the labels")
+    if n_clients * k < n_classes:
+        raise ValueError(f"classes:{k} with {n_clients} clients holds at most {n_clients * k} of the "
+                         f"{n_classes} classes; need n_clients * k >= {n_classes} so every sample has a client")
+    holders: list[list[int]] = [[] for _ in range(n_classes)]
+    load = np.zeros(n_classes, dtype=np.int64)
+    for client in range(n_clients):
+        order = np.lexsort((rng.random(n_classes), load))  # fewest holders first, random ties
+        for c in order[:k]:
+            holders[c].append(client)
+        load[order[:k]] += 1
+    parts: list[list[np.ndarray]] = [[] for _ in range(n_clients)]
+    for ci, c in enumerate(classes):
+        idx = np.flatnonzero(labels == c)
+        rng.shuffle(idx)
+        if len(idx) < len(holders[ci]):
+            raise ValueError(f"classes:{k}: class {c} has {len(idx)} samples but is held by "
+                             f"{len(holders[ci])} clients; use fewer clients or a larger k")
+        for client, chunk in zip(holders[ci], np.array_split(idx, len(holders[ci])), strict=True):
+            parts[client].append(chunk)
+    return [np.concatenate(p) for p in parts]
+
+
+def _dirichlet(labels: np.ndarray, alpha: float, n_clients: int, rng: np.random.Generator,
+               min_size: int, max_tries: int) -> list[np.ndarray]:
+    classes = np.unique(labels)
+    by_class = [np.flatnonzero(labels == c) for c in classes]
+    sizes = np.zeros(n_clients, dtype=np.int64)
+    for _ in range(max_tries):
+        parts: list[list[np.ndarray]] = [[] for _ in range(n_clients)]
+        for idx in by_class:
+            idx = rng.permutation(idx)
+            p = rng.dirichlet(np.full(n_clients, alpha))
+            cuts = np.clip(np.cumsum(p)[:-1] * len(idx), 0, len(idx)).astype(np.int64)
+            for client, chunk in enumerate(np.split(idx, cuts)):
+                parts[client].append(chunk)
+        sizes = np.array([sum(len(c) for c in p) for p in parts])
+        if sizes.min() >= min_size:  # np.split keeps every sample, so only sizes can fail
+            return [np.concatenate(p) for p in parts]
+    raise ValueError(f"dirichlet:{_fmt(alpha)}: no draw in {max_tries} gave every one of {n_clients} clients "
+                     f">= {min_size} samples (last sizes: min {sizes.min()}, max {sizes.max()}); "
+                     "raise alpha or use fewer clients")
+
+
+def class_counts(clients: Sequence[np.ndarray], labels: np.ndarray, num_classes: int | None = None) -> np.ndarray:
+    """Matrix ``(n_clients, num_classes)`` of samples per client and class (for reports)."""
+    labels = np.asarray(labels)
+    n = int(num_classes if num_classes is not None else labels.max() + 1)
+    return np.stack([np.bincount(labels[c], minlength=n) for c in clients]) if len(clients) else np.zeros((0, n), int)
+
+
+# ------------------------------------------------------------------------------ files
+def partition_hash(clients: Sequence[Sequence[int] | np.ndarray]) -> str:
+    """sha256 of the canonical JSON of the index lists (``[[0,5],[1,2]]``, no spaces)."""
+    text = json.dumps([[int(i) for i in c] for c in clients], separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _check_disjoint(clients: Sequence[np.ndarray], where: str) -> None:
+    flat = np.concatenate([np.asarray(c, dtype=np.int64) for c in clients]) if clients else np.zeros(0, np.int64)
+    if flat.size and flat.min() < 0:
+        raise PartitionError(f"{where}: negative sample index")
+    if np.unique(flat).size != flat.size:
+        raise PartitionError(f"{where}: a sample index is assigned to more than one client (or twice)")
+
+
+def write_partition(path: str | Path, clients: Sequence[np.ndarray], meta: Mapping[str, Any]) -> str:
+    """Write a partition file atomically; return its hash.
+
+    ``meta`` must name ``scheme``, ``seed`` and ``dataset_checksum`` (the prepared data's
+    sha256) so the file says which data it splits; other keys (e.g. ``dataset``) are kept.
+    """
+    missing = [k for k in ("scheme", "seed", "dataset_checksum") if k not in meta]
+    if missing:
+        raise ValueError(f"write_partition: meta lacks {missing}")
+    lists = [[int(i) for i in np.asarray(c).reshape(-1)] for c in clients]
+    _check_disjoint([np.asarray(c, dtype=np.int64) for c in lists], str(path))
+    digest = partition_hash(lists)
+    head = {**meta, "format": FORMAT, "format_version": FORMAT_VERSION,
+            "scheme": parse_scheme(meta["scheme"]).spec, "n_clients": len(lists),
+            "n_samples": sum(len(c) for c in lists), "sizes": [len(c) for c in lists], "hash": digest}
+    body = json.dumps(head, indent=2, sort_keys=True)[:-2]  # reopen the object to append clients
+    rows = ",\n".join("    " + json.dumps(c, separators=(",", ":")) for c in lists)
+    atomic_write_text(path, f'{body},\n  "clients": [\n{rows}\n  ]\n}}\n')
+    return digest
+
+
+@dataclass(frozen=True)
+class PartitionFile:
+    """A verified partition file: the index arrays, its metadata and its hash."""
+
+    clients: list[np.ndarray]
+    meta: dict[str, Any]
+    hash: str
+
+    @property
+    def scheme(self) -> Scheme:
+        return parse_scheme(self.meta["scheme"])
+
+
+def read_partition_file(path: str | Path, *, dataset_checksum: str | None = None) -> PartitionFile:
+    """Read and verify a partition file (hash, shape, disjointness, optionally the data)."""
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError) as e:
+        raise PartitionError(f"{path}: not a readable partition file ({e})") from e
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise PartitionError(f"{path}: not a {FORMAT} file")
+    clients = doc.get("clients")
+    if not isinstance(clients, list) or not all(
+            isinstance(c, list) and all(isinstance(i, int) and not isinstance(i, bool) for i in c) for c in clients):
+        raise PartitionError(f"{path}: 'clients' must be a list of lists of integers")
+    actual = partition_hash(clients)
+    if actual != doc.get("hash"):
+        raise PartitionError(f"{path}: hash mismatch (file says {doc.get('hash')}, content gives {actual}); "
+                             "the file was edited or damaged after it was written: regenerate it")
+    if doc.get("n_clients") != len(clients):
+        raise PartitionError(f"{path}: n_clients {doc.get('n_clients')} but {len(clients)} client lists")
+    arrays = [np.asarray(c, dtype=np.int64) for c in clients]
+    _check_disjoint(arrays, str(path))
+    if dataset_checksum is not None and doc.get("dataset_checksum") != dataset_checksum:
+        raise PartitionError(f"{path}: made for data {doc.get('dataset_checksum')}, not {dataset_checksum}")
+    meta = {k: v for k, v in doc.items() if k != "clients"}
+    return PartitionFile(arrays, meta, actual)
+
+
+def read_partition(path: str | Path, *, dataset_checksum: str | None = None) -> list[np.ndarray]:
+    """The verified index arrays of a partition file (see :func:`read_partition_file`)."""
+    return read_partition_file(path, dataset_checksum=dataset_checksum).clients
+
+
+def partition_prepared(prepared_npz: str | Path, out_path: str | Path, scheme: str | Scheme, n_clients: int,
+                       seed: int, **kwargs: Any) -> PartitionFile:
+    """Partition a prepared dataset's training labels and write the file (one CLI step).
+
+    The file records the prepared data's sha256, so a later run can check that it splits
+    the data it is used with.
+    """
+    from .prepared import load_prepared  # local: partitions do not otherwise need the data layer
+
+    data = load_prepared(prepared_npz)
+    clients = make_partition(data.y_train, scheme, n_clients, seed, **kwargs)
+    meta = {"scheme": parse_scheme(scheme).spec, "seed": int(seed), "dataset": data.name,
+            "dataset_checksum": data.checksum}
+    digest = write_partition(out_path, clients, meta)
+    return PartitionFile(clients, {**meta, "n_clients": n_clients, "hash": digest}, digest)

@@ -1,0 +1,104 @@
+"""One direction of one client's connection: a sender end and a receiver end.
+
+Each end keeps its own copy of the link's trajectory of *recovered* updates. A transfer:
+both ends predict from their trajectories, the sender codes the residual to bytes and
+decodes its own bytes, the receiver decodes the same bytes, and both append the same
+recovered update. The sender never caches the original model, so both trajectories stay
+bit-identical (checked with digests by the federation loop).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from resfed import state as st
+from resfed.codec import CodecConfig, Layout, decode, encode
+from resfed.predictors import predict
+
+LOSSLESS = CodecConfig(sparsity=0.0, bits=32)
+
+
+@dataclass(frozen=True)
+class LinkSettings:
+    """How one direction predicts and codes.
+
+    predictor: "zero" sends the model itself (fedavg, weights); "trajectory" sends the
+    residual to Eq. 8's prediction (order 0: the update w - anchor, i.e. gradients / Res-0).
+    """
+
+    codec: CodecConfig = LOSSLESS
+    predictor: str = "zero"
+    order: int = 0
+    formula: str = "extrapolation"
+    warmup: str = "full"
+    error_feedback: bool = False
+
+    def __post_init__(self) -> None:
+        if self.predictor not in ("zero", "trajectory"):
+            raise ValueError(f"predictor must be 'zero' or 'trajectory', got {self.predictor!r}")
+        if self.warmup not in ("full", "lower_order"):
+            raise ValueError(f"warmup must be 'full' or 'lower_order', got {self.warmup!r}")
+
+    @property
+    def memory_bits(self) -> int:
+        """Trajectory memory per end, in bits per model parameter (32 bits x T updates)."""
+        return 32 * self.order if self.predictor == "trajectory" else 0
+
+
+@dataclass
+class LinkEnd:
+    """Sender or receiver side of one link; both sides run the same recovery code on the same bytes."""
+
+    settings: LinkSettings
+    layout: Layout
+    method_id: int
+    history: deque = field(init=False)
+    transfers: int = field(default=0, init=False)
+    error: st.State | None = field(default=None, init=False)
+    last_digest: str = field(default="", init=False)
+
+    def __post_init__(self) -> None:
+        self.history = deque(maxlen=max(self.settings.order, 1))
+
+    def _is_warmup(self) -> bool:
+        s = self.settings
+        return s.predictor == "trajectory" and s.warmup == "full" and self.transfers + 1 < s.order
+
+    def _prediction(self, anchor: st.State) -> st.State:
+        s = self.settings
+        if s.predictor == "zero" or self._is_warmup():
+            return st.zeros_like(anchor)
+        order = s.order if s.warmup == "full" else min(s.order, len(self.history))
+        return predict(anchor, list(self.history), order, s.formula)
+
+    def _codec(self) -> CodecConfig:
+        return LOSSLESS if self._is_warmup() else self.settings.codec
+
+    def _recover(
+        self, data: bytes, anchor: st.State, prediction: st.State, round_index: int
+    ) -> tuple[st.State, st.State]:
+        """Decode the residual, add the prediction, extend the trajectory; returns (model, residual)."""
+        _, residual = decode(data, self.layout, expected_method=self.method_id, expected_round=round_index)
+        recovered = {name: prediction[name] + residual[name].to(prediction[name].dtype) for name in prediction}
+        if self.settings.predictor == "trajectory" and self.settings.order > 0:
+            self.history.append(st.sub(recovered, anchor))
+        self.transfers += 1
+        self.last_digest = st.digest(recovered)
+        return recovered, residual
+
+    def send(self, model: st.State, anchor: st.State, round_index: int) -> tuple[bytes, st.State]:
+        """Code `model` for the receiver; return the bytes and the model the receiver will recover."""
+        prediction = self._prediction(anchor)
+        residual = st.sub(model, prediction)
+        if self.settings.error_feedback and self.error is not None:
+            residual = st.add(residual, self.error)
+        data = encode(residual, self.layout, self._codec(), method_id=self.method_id, round_index=round_index)
+        recovered, residual_hat = self._recover(data, anchor, prediction, round_index)
+        if self.settings.error_feedback:
+            self.error = st.sub(residual, residual_hat)
+        return data, recovered
+
+    def receive(self, data: bytes, anchor: st.State, round_index: int) -> st.State:
+        """Recover the sender's model from its bytes and the shared trajectory."""
+        return self._recover(data, anchor, self._prediction(anchor), round_index)[0]

@@ -1,0 +1,27 @@
+"""Compression of the round update w - w_start (Fig. 3's "gradients"), error feedback optional.
+
+Without error feedback this is mathematically ResFed's Res-0 (the stationary predictor):
+the update *is* the stationary residual. Error feedback (Seide et al., 2014; Karimireddy
+et al., 2019) adds the sender's accumulated compression error to the next update, which
+ResFed's synchronised trajectories do not do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from resfed.methods.base import Method, direction
+
+METHOD_ID = 3
+
+
+def build(spec: Mapping[str, Any]) -> Method:
+    feedback = bool(spec.get("error_feedback", False))
+    return Method(
+        name="gradients",
+        method_id=METHOD_ID,
+        ul=direction(spec.get("ul"), predictor="trajectory", order=0, error_feedback=feedback),
+        dl=direction(spec.get("dl"), predictor="trajectory", order=0, error_feedback=feedback),
+        dl_anchor="global",
+    )

@@ -1,0 +1,140 @@
+"""One training run: a run spec + prepared data + a partition file -> rounds.csv and run.json.
+
+run.json is written last and is the run's completion marker; rounds.csv is rewritten
+atomically after every round, so a crash leaves the rounds done so far and no run.json.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from resfed import log
+from resfed.atomic import atomic_write_json
+from resfed.config import spec_hash
+from resfed.data import load_prepared, read_partition
+from resfed.federation import Federation, RoundRecord
+from resfed.methods import build_method
+from resfed.models import build_model, count_parameters
+from resfed.train import TrainSettings
+
+
+def resolve_device(requested: str) -> torch.device:
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device 'cuda' requested but torch sees no CUDA device; use 'auto' or 'cpu'")
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(requested)
+
+
+def standardise(
+    train: np.ndarray, test: np.ndarray, enabled: bool, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
+    """uint8 NCHW -> float32 in [0, 1], then per-channel (x - mean) / std of the training set."""
+    x_train = torch.from_numpy(train).to(device=device, dtype=torch.float32).div_(255.0)
+    x_test = torch.from_numpy(test).to(device=device, dtype=torch.float32).div_(255.0)
+    record: dict[str, Any] = {"scale": "uint8 / 255", "standardize": enabled}
+    if enabled:
+        mean = x_train.double().mean(dim=(0, 2, 3))
+        std = x_train.double().std(dim=(0, 2, 3))
+        shape = (1, -1, 1, 1)
+        x_train = (x_train - mean.float().view(shape)) / std.float().view(shape)
+        x_test = (x_test - mean.float().view(shape)) / std.float().view(shape)
+        record.update(mean=mean.tolist(), std=std.tolist(), statistics_from="full training set")
+    return x_train, x_test, record
+
+
+def run_training(
+    spec: Mapping[str, Any], data_path: str | Path, partition_path: str | Path, out_dir: str | Path,
+    progress: bool = True,
+) -> Path:
+    """Train one run and write its logs; returns the run directory."""
+    out_dir = Path(out_dir)
+    started = log.now()
+    torch.set_num_threads(int(spec["threads"]))
+    device = resolve_device(spec["device"])
+    seed = int(spec["seed"])
+
+    data = load_prepared(data_path)
+    partition = read_partition(partition_path)
+    test_count = spec["dataset_spec"].get("test_subsample") or len(data.y_test)
+    x_train, x_test, preprocessing = standardise(
+        data.x_train, data.x_test[:test_count], spec["standardize"], device
+    )
+    y_train = torch.from_numpy(data.y_train).to(device)
+    y_test = torch.from_numpy(data.y_test[:test_count]).to(device)
+    client_data = []
+    for indices in partition.clients:
+        index = torch.from_numpy(np.asarray(indices)).to(device)
+        client_data.append((x_train[index], y_train[index]))
+
+    torch.manual_seed(seed)
+    model = build_model(
+        spec["dataset_spec"]["model"], data.channels, data.num_classes, image_size=data.x_train.shape[-1]
+    ).to(device)
+    method = build_method(spec["variant_spec"])
+    federation = Federation(
+        model=model,
+        method=method,
+        client_data=client_data,
+        test_data=(x_test, y_test),
+        settings=TrainSettings.from_dict(spec["train"]),
+        seed=seed,
+        fraction=spec["fraction"],
+        send_initial_model=spec["send_initial_model"],
+    )
+
+    records: list[RoundRecord] = []
+    n_clients = len(client_data)
+    rounds_path = out_dir / "rounds.csv"
+    bar = tqdm(total=spec["rounds"], desc=f"{spec['dataset']}/{spec['partition']}/{spec['variant']}/seed{seed}",
+               unit="round", disable=not progress)
+
+    def on_round(record: RoundRecord) -> None:
+        records.append(record)
+        log.write_rounds_csv(rounds_path, records, n_clients)
+        sent = sum(sum(r.ul_bytes) + sum(r.dl_bytes) for r in records)
+        bar.update(1)
+        bar.set_postfix(acc=f"{record.test_accuracy:.4f}", sent=f"{sent / 1e6:.2f}MB")
+
+    target = spec["dataset_spec"]["target_accuracy"]
+    federation.run(spec["rounds"], target, spec["rounds_after_target"], on_round=on_round)
+    bar.close()
+
+    atomic_write_json(
+        out_dir / "run.json",
+        {
+            "run": {k: spec[k] for k in ("dataset", "partition", "method", "variant", "seed")},
+            "target_accuracy": target,
+            "config": dict(spec),
+            "config_hash": spec_hash(spec),
+            **log.provenance(str(device)),
+            "data_checksum": data.checksum,
+            "partition_hash": partition.hash,
+            "preprocessing": preprocessing,
+            "model": spec["dataset_spec"]["model"],
+            "param_count": count_parameters(model),
+            "link_memory_bits_per_parameter": {"ul": method.ul.memory_bits, "dl": method.dl.memory_bits},
+            "link_memory_bits": {
+                "ul": method.ul.memory_bits * count_parameters(model),
+                "dl": method.dl.memory_bits * count_parameters(model),
+            },
+            "n_clients": n_clients,
+            "rounds_completed": len(records),
+            "started": started,
+            "finished": log.now(),
+        },
+    )
+    return out_dir
+
+
+def load_spec(text_or_path: str) -> dict[str, Any]:
+    """A run spec given inline as JSON or as a path to a JSON file."""
+    path = Path(text_or_path)
+    return json.loads(path.read_text() if path.suffix == ".json" and path.exists() else text_or_path)

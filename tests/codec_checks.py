@@ -1,0 +1,112 @@
+"""Shared checkers for the codec tests: a reference lossy pipeline and a round-trip check.
+
+The reference is written independently of resfed.codec (torch, a full stable sort,
+Decimal arithmetic), so agreement bit for bit means both compute what the docs say.
+"""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+
+import numpy as np
+import torch
+
+from resfed.codec import CodecConfig, decode, encode, layout_of
+from resfed.codec.coders import CODERS
+
+ALL_CODERS = tuple(CODERS)
+
+
+def keep(n: int, sparsity: float) -> int:
+    return math.ceil((1 - Decimal(repr(sparsity))) * n)
+
+
+def _top(magnitude: torch.Tensor, k: int) -> torch.Tensor:
+    """Ascending indices of the k largest nonzero magnitudes, ties to the lower index."""
+    order = torch.sort(magnitude, descending=True, stable=True).indices[:k]
+    order = order[magnitude[order] > 0]
+    return torch.sort(order).values
+
+
+def _lower_median(a: torch.Tensor) -> torch.Tensor:
+    return torch.sort(a).values[(a.numel() - 1) // 2]
+
+
+def _sign_values(kept: torch.Tensor, rule: str) -> torch.Tensor:
+    magnitude = kept.abs()
+    if rule == "median_zeroing" and kept.numel():
+        kept = torch.where(magnitude >= _lower_median(magnitude), kept, torch.zeros_like(kept))
+    out = torch.zeros_like(kept)
+    for sign in (1, -1):
+        part = kept * sign > 0
+        if part.any():
+            m = kept[part].abs()
+            value = torch.tensor(math.fsum(m.tolist()) / m.numel(), dtype=torch.float32) if rule == "mean" else _lower_median(m)
+            out[part] = sign * value
+    return out
+
+
+def reference(state: dict[str, torch.Tensor], config: CodecConfig) -> dict[str, torch.Tensor]:
+    """What the receiver must reconstruct, by the definitions in the docs."""
+    out = {name: t.clone() if not t.is_floating_point() else t.float().clone() for name, t in state.items()}
+    if config.lossless:
+        return out
+    floats = [name for name, t in state.items() if t.is_floating_point()]
+    flats = [state[name].float().reshape(-1) for name in floats]
+    if config.scope == "global":
+        allv = torch.cat(flats) if flats else torch.zeros(0)
+        chosen = _top(allv.abs(), keep(allv.numel(), config.sparsity))
+        starts = np.cumsum([0] + [f.numel() for f in flats])
+        picks = [chosen[(chosen >= starts[i]) & (chosen < starts[i + 1])] - int(starts[i]) for i in range(len(flats))]
+    else:
+        picks = [_top(f.abs(), keep(f.numel(), config.sparsity)) for f in flats]
+    for name, flat, idx in zip(floats, flats, picks):
+        rec = torch.zeros_like(flat)
+        kept = flat[idx]
+        rec[idx] = kept if config.bits == 32 else _sign_values(kept, config.reconstruction)
+        out[name] = rec.reshape(state[name].shape)
+    return out
+
+
+def bits_equal(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Same dtype, shape and bytes (so -0.0 != 0.0)."""
+    return a.dtype == b.dtype and a.shape == b.shape and a.contiguous().numpy().tobytes() == b.contiguous().numpy().tobytes()
+
+
+def check_roundtrip(state: dict[str, torch.Tensor], config: CodecConfig, *, method_id: int = 3, round_index: int = 7) -> bytes:
+    """encode is deterministic, decode gives the reference bit for bit; returns the message."""
+    layout = layout_of(state)
+    data = encode(state, layout, config, method_id=method_id, round_index=round_index)
+    assert encode(state, layout, config, method_id=method_id, round_index=round_index) == data
+    header, out = decode(data, layout, expected_method=method_id, expected_round=round_index)
+    assert (header.method_id, header.round_index) == (method_id, round_index)
+    expected = reference(state, config)
+    assert list(out) == list(expected)
+    for name in expected:
+        assert bits_equal(out[name], expected[name]), f"{name}: {out[name]} != {expected[name]}"
+    return data
+
+
+def hashed(shape: tuple[int, ...], seed: int, scale: float = 1.0) -> torch.Tensor:
+    """Deterministic pseudo-random float32 tensor from integer hashing (no RNG, no libm),
+    identical on every platform and numpy version: what golden files need."""
+    n = math.prod(shape)
+    offset = np.uint64(seed * 0x9E3779B97F4A7C15 % 2**64)
+    h = (np.arange(n, dtype=np.uint64) + offset) * np.uint64(0xBF58476D1CE4E5B9)
+    h ^= h >> np.uint64(31)
+    h *= np.uint64(0x94D049BB133111EB)
+    h ^= h >> np.uint64(29)
+    mantissa = (h >> np.uint64(40)).astype(np.int64) - (1 << 23)  # in [-2**23, 2**23)
+    return torch.from_numpy((mantissa.astype(np.float32) * np.float32(scale / 2**23)).reshape(shape))
+
+
+def structured(shape: tuple[int, int], seed: int) -> torch.Tensor:
+    """A residual-like matrix: heavy tails, some rows and columns far more active."""
+    g = torch.Generator().manual_seed(seed)
+    rows = torch.exp(1.5 * torch.randn(shape[0], 1, generator=g))
+    cols = torch.exp(1.5 * torch.randn(1, shape[1], generator=g))
+    sign = torch.where(torch.rand(shape[0], 1, generator=g) < 0.5, -1.0, 1.0)
+    u = torch.rand(shape, generator=g) - 0.5
+    noise = -torch.sign(u) * torch.log1p(-2 * u.abs())  # Laplace(0, 1) by inverse CDF
+    return (rows * cols * (sign * noise.abs() + 0.3 * noise)).float()

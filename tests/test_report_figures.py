@@ -1,0 +1,70 @@
+"""Figures are written as non-empty PNG and PDF files."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from resfed.report import (
+    load_runs,
+    plot_accuracy_vs_round,
+    plot_accuracy_vs_volume,
+    plot_sparsity_sweep,
+    sparsity_points,
+)
+from resfed.report.testing import write_synthetic_run
+
+
+def _assert_figures(paths):
+    assert [p.suffix for p in paths] == [".png", ".pdf"]
+    assert paths[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert paths[1].read_bytes()[:5] == b"%PDF-"
+    assert all(p.stat().st_size > 1000 for p in paths)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    for partition in ("iid", "classes-5"):
+        for seed in (0, 1):
+            for variant, ul in (("baseline", 250_000), ("resfed-ul", 700)):
+                acc = [0.3 + 0.1 * t + 0.02 * seed for t in range(6)]
+                write_synthetic_run(root, partition=partition, variant=variant, seed=seed,
+                                    accuracy=acc, ul_bytes_per_client=ul,
+                                    dl_bytes_per_client=[0] + [250_000] * 5)
+    return load_runs(root)
+
+
+def test_accuracy_vs_round(runs, tmp_path):
+    _assert_figures(plot_accuracy_vs_round(runs, tmp_path / "fig3"))
+
+
+def test_accuracy_vs_volume_single_cell(runs, tmp_path):
+    # DL sends nothing in round 1: that point is dropped from the log axis, not an error.
+    iid = [r for r in runs if r.partition == "iid"]
+    _assert_figures(plot_accuracy_vs_volume(iid, tmp_path / "figB1"))
+
+
+def test_sparsity_sweep(tmp_path):
+    sparsity = {"s0": 0.0, "s90": 0.9, "s99": 0.99}
+    per_round = {"s0": 250_000, "s90": 25_000, "s99": 2_500}
+    for variant, b in per_round.items():
+        for seed in (0, 1):
+            write_synthetic_run(tmp_path / "runs", method="resfed", variant=variant, seed=seed,
+                                accuracy=[0.5, 0.6, 0.7, 0.8], ul_bytes_per_client=b,
+                                dl_bytes_per_client=b)
+    runs = load_runs(tmp_path / "runs")
+
+    def sparsity_of(run):
+        return sparsity[run.variant]
+
+    points, at_round, budget = sparsity_points(runs, sparsity_of, direction="ul")
+    assert at_round == 4
+    assert budget == pytest.approx(4 * 2_500 * 8 / 1e6)  # smallest final UL volume
+    s0 = points[points.sparsity == 0.0]
+    assert s0.acc_at_round.tolist() == pytest.approx([80.0, 80.0])
+    assert all(math.isnan(v) for v in s0.acc_at_budget)  # one round already costs more
+    assert points[points.sparsity == 0.99].acc_at_budget.tolist() == pytest.approx([80, 80])
+    _assert_figures(plot_sparsity_sweep(runs, tmp_path / "fig4", sparsity_of=sparsity_of,
+                                        direction="ul"))

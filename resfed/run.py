@@ -18,7 +18,7 @@ from tqdm import tqdm
 from resfed import log
 from resfed.atomic import atomic_write_json
 from resfed.config import spec_hash
-from resfed.data import load_prepared, read_partition
+from resfed.data import load_prepared, read_partition_file
 from resfed.federation import Federation, RoundRecord
 from resfed.methods import build_method
 from resfed.models import build_model, count_parameters
@@ -62,7 +62,7 @@ def run_training(
     seed = int(spec["seed"])
 
     data = load_prepared(data_path)
-    partition = read_partition(partition_path)
+    partition = read_partition_file(partition_path, dataset_checksum=data.checksum)
     test_count = spec["dataset_spec"].get("test_subsample") or len(data.y_test)
     x_train, x_test, preprocessing = standardise(
         data.x_train, data.x_test[:test_count], spec["standardize"], device

@@ -42,7 +42,11 @@ def _sign_values(kept: torch.Tensor, rule: str) -> torch.Tensor:
         part = kept * sign > 0
         if part.any():
             m = kept[part].abs()
-            value = torch.tensor(math.fsum(m.tolist()) / m.numel(), dtype=torch.float32) if rule == "mean" else _lower_median(m)
+            value = (
+                torch.tensor(math.fsum(m.tolist()) / m.numel(), dtype=torch.float32)
+                if rule == "mean"
+                else _lower_median(m)
+            )
             out[part] = sign * value
     return out
 
@@ -58,7 +62,10 @@ def reference(state: dict[str, torch.Tensor], config: CodecConfig) -> dict[str, 
         allv = torch.cat(flats) if flats else torch.zeros(0)
         chosen = _top(allv.abs(), keep(allv.numel(), config.sparsity))
         starts = np.cumsum([0] + [f.numel() for f in flats])
-        picks = [chosen[(chosen >= starts[i]) & (chosen < starts[i + 1])] - int(starts[i]) for i in range(len(flats))]
+        picks = [
+            chosen[(chosen >= starts[i]) & (chosen < starts[i + 1])] - int(starts[i])
+            for i in range(len(flats))
+        ]
     else:
         picks = [_top(f.abs(), keep(f.numel(), config.sparsity)) for f in flats]
     for name, flat, idx in zip(floats, flats, picks):
@@ -71,10 +78,16 @@ def reference(state: dict[str, torch.Tensor], config: CodecConfig) -> dict[str, 
 
 def bits_equal(a: torch.Tensor, b: torch.Tensor) -> bool:
     """Same dtype, shape and bytes (so -0.0 != 0.0)."""
-    return a.dtype == b.dtype and a.shape == b.shape and a.contiguous().numpy().tobytes() == b.contiguous().numpy().tobytes()
+    return (
+        a.dtype == b.dtype
+        and a.shape == b.shape
+        and a.contiguous().numpy().tobytes() == b.contiguous().numpy().tobytes()
+    )
 
 
-def check_roundtrip(state: dict[str, torch.Tensor], config: CodecConfig, *, method_id: int = 3, round_index: int = 7) -> bytes:
+def check_roundtrip(
+    state: dict[str, torch.Tensor], config: CodecConfig, *, method_id: int = 3, round_index: int = 7
+) -> bytes:
     """encode is deterministic, decode gives the reference bit for bit; returns the message."""
     layout = layout_of(state)
     data = encode(state, layout, config, method_id=method_id, round_index=round_index)

@@ -36,7 +36,9 @@ def test_defaults_lossless_and_dict_roundtrip() -> None:
     assert not CodecConfig(sparsity=0.5).lossless and not CodecConfig(bits=1).lossless
     lossy = CodecConfig(sparsity=0.99, bits=1, scope="global", reconstruction="mean", coder="golomb")
     assert CodecConfig.from_dict(lossy.to_dict()) == lossy
-    assert lossy.to_dict() == dict(sparsity=0.99, bits=1, scope="global", reconstruction="mean", coder="golomb")
+    assert lossy.to_dict() == dict(
+        sparsity=0.99, bits=1, scope="global", reconstruction="mean", coder="golomb"
+    )
     assert CodecConfig(sparsity=0).sparsity == 0.0 and isinstance(CodecConfig(sparsity=0).sparsity, float)
     with pytest.raises(ValueError, match="unknown keys \\['spars'\\]"):
         CodecConfig.from_dict({"spars": 0.5})

@@ -21,8 +21,8 @@ LAYOUT = layout_of(STATE)
 SPARSE = CodecConfig(sparsity=0.8, bits=1)
 
 
-def message(config: CodecConfig = SPARSE, **kw) -> bytes:
-    return encode(STATE, LAYOUT, config, method_id=kw.get("method_id", 2), round_index=kw.get("round_index", 5))
+def message(config: CodecConfig = SPARSE, *, method_id: int = 2, round_index: int = 5) -> bytes:
+    return encode(STATE, LAYOUT, config, method_id=method_id, round_index=round_index)
 
 
 def recrc(data: bytes | bytearray) -> bytes:
@@ -176,7 +176,14 @@ def test_garbage_stream_is_rejected_not_crashing() -> None:
     for coder in ALL_CODERS:
         for _ in range(20):
             stream = rng.integers(0, 256, 8, dtype=np.uint8).tobytes()
-            data = forge([(0, entry_mode(Kind.SIGN_BOTH, False), b"\x05" + np.array([1, -1], "<f4").tobytes()), RAW_INT], stream, coder)
+            data = forge(
+                [
+                    (0, entry_mode(Kind.SIGN_BOTH, False), b"\x05" + np.array([1, -1], "<f4").tobytes()),
+                    RAW_INT,
+                ],
+                stream,
+                coder,
+            )
             try:
                 _, out = decode(data, LAYOUT)
             except MessageError as err:  # inside w's part, or leftovers after it
@@ -187,7 +194,13 @@ def test_garbage_stream_is_rejected_not_crashing() -> None:
 
 def test_encoder_rejects_bad_inputs() -> None:
     with pytest.raises(ValueError, match="NaN or Inf"):
-        encode({**STATE, "b": torch.tensor([1.0, float("nan"), 0, 0, 0, 0])}, LAYOUT, SPARSE, method_id=0, round_index=0)
+        encode(
+            {**STATE, "b": torch.tensor([1.0, float("nan"), 0, 0, 0, 0])},
+            LAYOUT,
+            SPARSE,
+            method_id=0,
+            round_index=0,
+        )
     with pytest.raises(ValueError, match="missing \\['n'\\]"):
         encode({"w": STATE["w"], "b": STATE["b"]}, LAYOUT, SPARSE, method_id=0, round_index=0)
     with pytest.raises(ValueError, match="tensor 'w': expected"):

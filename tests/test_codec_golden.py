@@ -32,7 +32,10 @@ STATE = {
 CONFIGS = {
     "lossless": CodecConfig(),
     "f32_s50_golomb": CodecConfig(sparsity=0.5, bits=32, coder="golomb"),
-    **{f"sign_s90_{c}": CodecConfig(sparsity=0.9, bits=1, coder=c) for c in ("huffman", "golomb", "ans", "context")},
+    **{
+        f"sign_s90_{c}": CodecConfig(sparsity=0.9, bits=1, coder=c)
+        for c in ("huffman", "golomb", "ans", "context")
+    },
     "sign_s0_context": CodecConfig(sparsity=0.0, bits=1),
     "global_mean_context": CodecConfig(sparsity=0.95, bits=1, scope="global", reconstruction="mean"),
     "zeroing_context": CodecConfig(sparsity=0.8, bits=1, reconstruction="median_zeroing"),
@@ -48,7 +51,9 @@ def test_golden_bitstream(name: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
     golden = path.read_bytes()
-    assert data == golden, f"{name}: encoder output changed ({len(data)} vs {len(golden)} bytes); see module docstring"
+    assert data == golden, (
+        f"{name}: encoder output changed ({len(data)} vs {len(golden)} bytes); see module docstring"
+    )
     header, out = decode(golden, layout, expected_method=4, expected_round=2)
     assert header.version == FORMAT_VERSION
     expected = reference(STATE, CONFIGS[name])

@@ -36,7 +36,11 @@ def uniform(shape, seed):
 
 
 def realistic(shape, seed):
-    return structured((shape[0], math.prod(shape[1:])), seed).reshape(shape) if len(shape) > 1 else hashed(shape, seed)
+    return (
+        structured((shape[0], math.prod(shape[1:])), seed).reshape(shape)
+        if len(shape) > 1
+        else hashed(shape, seed)
+    )
 
 
 def report(state, **config):
@@ -46,7 +50,9 @@ def report(state, **config):
 
 def test_bound_reproduces_the_uniform_position_estimates() -> None:
     assert N == 61706
-    per_tensor = sum(tensor_bound_bits(math.prod(s), keep_count(math.prod(s), 0.99), 1) for s in LENET.values())
+    per_tensor = sum(
+        tensor_bound_bits(math.prod(s), keep_count(math.prod(s), 0.99), 1) for s in LENET.values()
+    )
     k = keep_count(N, 0.99)
     one_threshold_one_pair = log2_binomial(N, k) + k + 64
     assert 32 * N / per_tensor == pytest.approx(315, rel=0.01)
@@ -54,7 +60,9 @@ def test_bound_reproduces_the_uniform_position_estimates() -> None:
     assert log2_binomial(10, 3) == pytest.approx(math.log2(120))
 
 
-@pytest.mark.parametrize("coder, within", [("context", 1.07), ("ans", 1.07), ("golomb", 1.08), ("huffman", 1.50)])
+@pytest.mark.parametrize(
+    "coder, within", [("context", 1.07), ("ans", 1.07), ("golomb", 1.08), ("huffman", 1.50)]
+)
 def test_near_bound_on_uniform_positions_with_framing(coder: str, within: float) -> None:
     r = report(lenet(uniform), sparsity=0.99, bits=1, coder=coder)
     assert r["coded_bytes"] <= within * r["bound_bytes"]

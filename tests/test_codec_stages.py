@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import constriction
 import numpy as np
 import pytest
+from codec_checks import structured
 
 from resfed.codec import MessageError
 from resfed.codec.bitio import BitReader, BitWriter, get_varint, put_varint
+from resfed.codec.coders import context
 from resfed.codec.coders.golomb import best_parameter, golomb_cost, write_golomb
 from resfed.codec.coders.huffman import canonical, huffman_lengths
 from resfed.codec.quantize import quantize_signs
@@ -15,7 +18,15 @@ from resfed.codec.sparsify import keep_count, select, top_k
 
 @pytest.mark.parametrize(
     "n, sparsity, k",
-    [(100, 0.99, 1), (48000, 0.99, 480), (61706, 0.99, 618), (10, 0.0, 10), (3, 0.999, 1), (0, 0.5, 0), (7, 0.5, 4)],
+    [
+        (100, 0.99, 1),
+        (48000, 0.99, 480),
+        (61706, 0.99, 618),
+        (10, 0.0, 10),
+        (3, 0.999, 1),
+        (0, 0.5, 0),
+        (7, 0.5, 4),
+    ],
 )
 def test_keep_count_is_exact_decimal(n, sparsity, k) -> None:
     assert keep_count(n, sparsity) == k
@@ -86,7 +97,34 @@ def test_golomb_cost_is_exact_and_parameter_near_optimal() -> None:
 
 
 def test_huffman_lengths_are_complete_and_limited() -> None:
-    fib = np.array([1, 1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144, 233, 377, 610, 987, 1597, 2584, 4181, 6765, 10946, 17711, 28657, 46368])
+    fib = np.array(
+        [
+            1,
+            1,
+            2,
+            3,
+            5,
+            8,
+            13,
+            21,
+            34,
+            55,
+            89,
+            144,
+            233,
+            377,
+            610,
+            987,
+            1597,
+            2584,
+            4181,
+            6765,
+            10946,
+            17711,
+            28657,
+            46368,
+        ]
+    )
     unlimited = huffman_lengths(fib)
     assert unlimited.max() > 8
     assert np.sum(2.0**-unlimited) == 1.0  # a Huffman code is complete
@@ -100,6 +138,43 @@ def test_canonical_table_decodes_every_code() -> None:
     lengths = np.array([2, 1, 3, 3])
     codes, table_sym, table_len = canonical(symbols, lengths)
     assert codes.tolist() == [0b10, 0b0, 0b110, 0b111]
-    for s, c, l in zip(symbols, codes, lengths):
-        window = c << (3 - l)
-        assert table_sym[window] == s and table_len[window] == l
+    for symbol, code, length in zip(symbols, codes, lengths):
+        window = code << (3 - length)
+        assert table_sym[window] == symbol and table_len[window] == length
+
+
+def _structured_mask(shape=(24, 50), density=0.05) -> np.ndarray:
+    magnitude = structured(shape, 3).abs().numpy()
+    mask = np.zeros(magnitude.size, dtype=bool)
+    mask[top_k(magnitude.reshape(-1), int(density * magnitude.size))] = True
+    return mask.reshape(shape)
+
+
+@pytest.mark.parametrize("model", range(context.N_POSITION_MODELS))
+def test_every_context_position_model_roundtrips(model: int) -> None:
+    # Prepare
+    mask = _structured_mask()
+    encoder = constriction.stream.queue.RangeEncoder()
+    # Execute
+    grouped = model < len(context.GROUPINGS)
+    alpha = None if grouped else context.ALPHAS[model - len(context.GROUPINGS)]
+    if grouped:
+        matrix = context._grouped(mask.reshape(-1), mask.shape, model)
+        context._encode_grouped(encoder, matrix)
+    else:
+        context._encode_adaptive(encoder, mask, alpha)
+    decoder = constriction.stream.queue.RangeDecoder(encoder.get_compressed())
+    if grouped:
+        got = context._ungrouped(context._decode_grouped(decoder, matrix.shape, int(mask.sum())), model)
+    else:
+        got = context._decode_adaptive(decoder, mask.shape, int(mask.sum()), alpha)
+    # Assert
+    assert np.array_equal(got.reshape(mask.shape), mask)
+
+
+def test_adaptive_cost_estimate_tracks_the_real_size() -> None:
+    mask = _structured_mask((64, 200), 0.01)
+    for alpha, estimate in zip(context.ALPHAS, context._adaptive_costs(mask)):
+        encoder = constriction.stream.queue.RangeEncoder()
+        context._encode_adaptive(encoder, mask, alpha)
+        assert estimate == pytest.approx(encoder.num_bits(), rel=0.03, abs=64)

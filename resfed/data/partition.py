@@ -282,17 +282,21 @@ def read_partition(path: str | Path, *, dataset_checksum: str | None = None) -> 
 
 
 def partition_prepared(prepared_npz: str | Path, out_path: str | Path, scheme: str | Scheme, n_clients: int,
-                       seed: int, **kwargs: Any) -> PartitionFile:
+                       seed: int, subsample: int | None = None, **kwargs: Any) -> PartitionFile:
     """Partition a prepared dataset's training labels and write the file (one CLI step).
 
     The file records the prepared data's sha256, so a later run can check that it splits
-    the data it is used with.
+    the data it is used with. `subsample` first draws that many training samples (seeded),
+    for quick runs; the partition then covers only those.
     """
     from .prepared import load_prepared  # local: partitions do not otherwise need the data layer
 
     data = load_prepared(prepared_npz)
-    clients = make_partition(data.y_train, scheme, n_clients, seed, **kwargs)
+    pool = np.arange(len(data.y_train))
+    if subsample is not None and subsample < len(pool):
+        pool = np.sort(np.random.default_rng([int(seed), 1]).choice(pool, size=subsample, replace=False))
+    clients = [pool[c] for c in make_partition(data.y_train[pool], scheme, n_clients, seed, **kwargs)]
     meta = {"scheme": parse_scheme(scheme).spec, "seed": int(seed), "dataset": data.name,
-            "dataset_checksum": data.checksum}
+            "dataset_checksum": data.checksum, "subsample": subsample}
     digest = write_partition(out_path, clients, meta)
     return PartitionFile(clients, {**meta, "n_clients": n_clients, "hash": digest}, digest)

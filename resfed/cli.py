@@ -1,0 +1,158 @@
+"""`resfed` command line: every Snakemake rule calls one of these subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from resfed.config import ConfigError, load_config, run_spec
+
+
+def _cmd_check_config(args: argparse.Namespace) -> None:
+    config = load_config(args.configfile)
+    if args.resolved:
+        print(json.dumps(config, indent=2, sort_keys=True))
+    else:
+        print(f"{args.configfile}: valid")
+
+
+def _cmd_spec(args: argparse.Namespace) -> None:
+    config = load_config(args.configfile)
+    print(json.dumps(run_spec(config, args.dataset, args.partition, args.variant, args.seed), sort_keys=True))
+
+
+def _cmd_prepare(args: argparse.Namespace) -> None:
+    from resfed.data import prepare
+
+    data = prepare(args.dataset, args.out, root=args.root)
+    print(f"{args.dataset}: {len(data.y_train)} train / {len(data.y_test)} test from {data.source}")
+
+
+def _cmd_partition(args: argparse.Namespace) -> None:
+    from resfed.data import partition_prepared
+
+    result = partition_prepared(
+        args.data, args.out, args.scheme, args.clients, args.seed, subsample=args.subsample
+    )
+    sizes = [len(c) for c in result.clients]
+    print(f"{args.scheme}: {len(sizes)} clients, {min(sizes)}-{max(sizes)} samples each, hash {result.hash[:12]}")
+
+
+def _cmd_train(args: argparse.Namespace) -> None:
+    from resfed.run import load_spec, run_training
+
+    spec = load_spec(args.spec)
+    run_training(spec, args.data, args.partition, args.out, progress=not args.quiet)
+
+
+def _load_runs(run_dirs: Sequence[str]):  # noqa: ANN202 - list[Run], imported lazily
+    from resfed.report import load_run
+
+    return [load_run(d) for d in run_dirs]
+
+
+def _roles(args: argparse.Namespace) -> dict[str, str]:
+    return {"baseline": args.baseline, "ul": args.ul, "dl": args.dl}
+
+
+def _cmd_table1(args: argparse.Namespace) -> None:
+    from resfed.report import build_table1, table1_markdown, write_table1
+
+    table = build_table1(_load_runs(args.runs), _roles(args))
+    write_table1(table, args.out)
+    print(table1_markdown(table))
+
+
+def _cmd_figure(args: argparse.Namespace) -> None:
+    from resfed import report
+
+    plot = {"accuracy-round": report.plot_accuracy_vs_round, "accuracy-volume": report.plot_accuracy_vs_volume}
+    plot[args.kind](_load_runs(args.runs), args.out)
+
+
+def _cmd_audit(args: argparse.Namespace) -> None:
+    from resfed.report import audit, audit_markdown, write_audit
+
+    table = audit(_load_runs(args.runs), _roles(args))
+    write_audit(table, args.out)
+    print(audit_markdown(table))
+
+
+def _add_roles(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--baseline", default="baseline", help="variant of the uncompressed baseline")
+    parser.add_argument("--ul", default="resfed-ul", help="variant compressing the uplink only")
+    parser.add_argument("--dl", default="resfed-dl", help="variant compressing the downlink only")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="resfed", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("check-config", help="validate a config file against the schema")
+    p.add_argument("configfile")
+    p.add_argument("--resolved", action="store_true", help="print the config with defaults filled in")
+    p.set_defaults(func=_cmd_check_config)
+
+    p = sub.add_parser("spec", help="print the run spec of one (dataset, partition, variant, seed)")
+    p.add_argument("--configfile", required=True)
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--partition", required=True)
+    p.add_argument("--variant", required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_spec)
+
+    p = sub.add_parser("prepare", help="find, verify and convert a dataset's raw files to one .npz")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--root", default="data", help="data folder: raw files in ROOT/raw/<dataset>/")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=_cmd_prepare)
+
+    p = sub.add_parser("partition", help="split a prepared dataset among clients and write the partition file")
+    p.add_argument("--data", required=True, help="prepared .npz")
+    p.add_argument("--scheme", required=True, help="iid, classes-K or dirichlet-ALPHA")
+    p.add_argument("--clients", type=int, required=True)
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--subsample", type=int, default=None, help="use only this many training samples")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=_cmd_partition)
+
+    p = sub.add_parser("train", help="run one federated training run")
+    p.add_argument("--spec", required=True, help="run spec as JSON text or a .json file (see `resfed spec`)")
+    p.add_argument("--data", required=True, help="prepared .npz")
+    p.add_argument("--partition", required=True, help="partition .json")
+    p.add_argument("--out", required=True, help="run directory")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_train)
+
+    for name, func, helptext in (
+        ("table1", _cmd_table1, "Table 1: volume to target accuracy per client and direction"),
+        ("audit", _cmd_audit, "per-seed audit of every Table 1 cell"),
+    ):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("--runs", nargs="+", required=True, help="run directories")
+        p.add_argument("--out", required=True, help="output prefix (writes .csv, .md, ...)")
+        _add_roles(p)
+        p.set_defaults(func=func)
+
+    p = sub.add_parser("figure", help="accuracy vs round or vs cumulative volume (PNG + PDF)")
+    p.add_argument("--kind", choices=("accuracy-round", "accuracy-volume"), required=True)
+    p.add_argument("--runs", nargs="+", required=True, help="run directories")
+    p.add_argument("--out", required=True, help="output prefix (writes .png and .pdf)")
+    p.set_defaults(func=_cmd_figure)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (ConfigError, ValueError, FileNotFoundError, RuntimeError) as error:
+        print(f"resfed {args.command}: error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,203 @@
+"""encode / decode: the lossy stages, the coders and the container put together.
+
+Both ends of a ResFed link call :func:`decode` on the same bytes (the sender on its own
+message) so that their recovered models are bit-identical; encoding is deterministic
+(same input, same bytes) and decoding is a pure function of the bytes and the layout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .bitio import get_varint, put_varint
+from .coders import CODER_IDS, CODERS
+from .coders.base import Slot, Sparse
+from .config import CodecConfig
+from .container import FORMAT_VERSION, Entry, Header, Kind, entry_mode, pack, unpack
+from .errors import MessageError
+from .layout import Layout, TensorSpec, layout_digest, payload_dtype
+from .quantize import quantize_signs
+from .sparsify import select
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One tensor after the lossy stages: what its payload will say, before coding."""
+
+    kind: Kind
+    values: bytes  # RAW: the whole payload; otherwise the values in front of the coder's bytes
+    idx: np.ndarray | None = None  # kept positions (not for RAW)
+    negative: np.ndarray | None = None  # signs, only for SIGN_BOTH
+
+
+def flat_arrays(state: Mapping[str, torch.Tensor], layout: Layout) -> list[np.ndarray]:
+    """The state as flat numpy arrays in layout order (floats as float32), checked.
+
+    Arrays may share memory with the tensors; nothing downstream writes to them.
+    """
+    names = [s.name for s in layout]
+    if set(state) != set(names):
+        missing, extra = sorted(set(names) - set(state)), sorted(set(state) - set(names))
+        raise ValueError(f"state does not match the layout: missing {missing}, unexpected {extra}")
+    arrays = []
+    for spec in layout:
+        t = state[spec.name]
+        if not isinstance(t, torch.Tensor) or tuple(t.shape) != spec.shape or t.dtype != spec.dtype:
+            got = (type(t).__name__, getattr(t, "dtype", None), tuple(getattr(t, "shape", ())))
+            raise ValueError(f"tensor {spec.name!r}: expected {spec.dtype} {spec.shape}, got {got}")
+        a = t.detach().to("cpu", torch.float32 if spec.is_float else spec.dtype).reshape(-1).numpy()
+        if spec.is_float and not np.isfinite(a).all():
+            raise ValueError(f"tensor {spec.name!r} holds NaN or Inf; it cannot be sent")
+        arrays.append(a)
+    return arrays
+
+
+def plan(state: Mapping[str, torch.Tensor], layout: Layout, config: CodecConfig) -> list[Planned | None]:
+    """Run sparsification and quantisation; None for a float tensor with nothing kept."""
+    arrays = flat_arrays(state, layout)
+    floats = [i for i, spec in enumerate(layout) if spec.is_float]
+    kept = {}
+    if not config.lossless:
+        kept = dict(zip(floats, select([arrays[i] for i in floats], config.sparsity, config.scope)))
+    out: list[Planned | None] = []
+    for i, spec in enumerate(layout):
+        a = arrays[i]
+        if i not in kept:
+            out.append(Planned(Kind.RAW, a.astype(payload_dtype(spec)).tobytes()))
+        elif kept[i].size == 0:
+            out.append(None)
+        elif config.bits == 32:
+            out.append(Planned(Kind.FLOAT32, a[kept[i]].astype("<f4").tobytes(), kept[i]))
+        else:
+            q = quantize_signs(a, kept[i], config.reconstruction)
+            pair = [v for v in (q.pos_value, q.neg_value) if v is not None]
+            if q.neg_value is None:
+                kind = Kind.SIGN_POS
+            elif q.pos_value is None:
+                kind = Kind.SIGN_NEG
+            else:
+                kind = Kind.SIGN_BOTH
+            negative = q.negative if kind == Kind.SIGN_BOTH else None
+            out.append(Planned(kind, np.array(pair, dtype="<f4").tobytes(), q.idx, negative))
+    return out
+
+
+def encode(
+    state: Mapping[str, torch.Tensor],
+    layout: Layout,
+    config: CodecConfig,
+    *,
+    method_id: int,
+    round_index: int,
+) -> bytes:
+    """Compress ``state`` (a model state or a residual) into one message.
+
+    Floating-point entries go through top-k and the quantiser of ``config``, integer
+    entries are sent raw; ``config.lossless`` sends every float exactly.
+    """
+    coder = CODERS[config.coder]
+    tensors, sparse = [], []
+    for index, (spec, p) in enumerate(zip(layout, plan(state, layout, config))):
+        if p is None:
+            continue
+        if p.kind == Kind.RAW:
+            tensors.append((index, entry_mode(Kind.RAW, False), p.values))
+            continue
+        dense = p.idx.size == spec.numel
+        payload = bytearray()
+        put_varint(payload, p.idx.size)
+        tensors.append((index, entry_mode(p.kind, dense), bytes(payload + p.values)))
+        sparse.append(Sparse(spec.shape, None if dense else p.idx, p.negative))
+    header = Header(FORMAT_VERSION, method_id, round_index, layout_digest(layout), coder.coder_id)
+    return pack(header, tensors, coder.encode(sparse) if sparse else b"")
+
+
+def decode(
+    data: bytes | bytearray | memoryview,
+    layout: Layout,
+    *,
+    expected_method: int | None = None,
+    expected_round: int | None = None,
+) -> tuple[Header, dict[str, torch.Tensor]]:
+    """The state a message carries: float32 (or the original integer dtype) CPU tensors.
+
+    Raises :class:`MessageError` on anything malformed, corrupted, truncated, not finite,
+    or meant for another method, round or model layout.
+    """
+    view = memoryview(data)
+    message = unpack(view, layout, expected_method=expected_method, expected_round=expected_round)
+    flats: dict[int, np.ndarray] = {}
+    sparse: list[tuple[Slot, Entry, np.ndarray]] = []
+    for entry in message.entries:
+        spec = layout[entry.index]
+        try:
+            if entry.kind == Kind.RAW:
+                flats[entry.index] = _raw(view[entry.offset : entry.offset + entry.length], spec)
+            else:
+                slot, values = _sparse_payload(view[entry.offset : entry.offset + entry.length], entry, spec)
+                sparse.append((slot, entry, values))
+        except MessageError as error:
+            raise error.located(offset=entry.offset, tensor=spec.name) from None
+    if sparse:
+        coder = CODER_IDS[message.header.coder_id]
+        stream = view[message.stream_offset : message.stream_offset + message.stream_length]
+        try:
+            decoded = coder.decode(stream, [slot for slot, _, _ in sparse])
+        except MessageError as error:
+            raise error.located(offset=message.stream_offset) from None
+        for (slot, entry, values), (idx, negative) in zip(sparse, decoded):
+            flats[entry.index] = _scatter(slot, entry.kind, values, idx, negative)
+    elif message.stream_length:
+        raise MessageError(
+            f"{message.stream_length} stream bytes but no sparse tensor", offset=message.stream_offset
+        )
+    out = {}
+    for index, spec in enumerate(layout):
+        if index not in flats and not spec.is_float:
+            raise MessageError("integer tensor missing from the message", tensor=spec.name)
+        flat = flats.get(index, np.zeros(spec.numel, dtype=np.float32))
+        out[spec.name] = torch.from_numpy(flat.reshape(spec.shape))
+    return message.header, out
+
+
+def _raw(buf: memoryview, spec: TensorSpec) -> np.ndarray:
+    wire = np.dtype(payload_dtype(spec))
+    flat = np.frombuffer(buf, dtype=wire).astype(wire.newbyteorder("="))
+    return _finite(flat) if spec.is_float else flat
+
+
+def _sparse_payload(buf: memoryview, entry: Entry, spec: TensorSpec) -> tuple[Slot, np.ndarray]:
+    """The kept count and the values of a sparse payload, checked against the layout."""
+    n = spec.numel
+    k, pos = get_varint(buf, 0, len(buf), "kept count")
+    if not 1 <= k <= n:
+        raise MessageError(f"kept count {k} outside [1, {n}]")
+    if entry.dense != (k == n):
+        raise MessageError(f"dense flag {entry.dense} contradicts kept count {k} of {n}")
+    n_values = {Kind.FLOAT32: k, Kind.SIGN_BOTH: 2}.get(entry.kind, 1)
+    if len(buf) - pos != 4 * n_values:
+        raise MessageError(
+            f"{entry.kind.name} payload needs {4 * n_values} value bytes, has {len(buf) - pos}"
+        )
+    values = _finite(np.frombuffer(buf, dtype="<f4", offset=pos).astype(np.float32))
+    return Slot(spec.name, spec.shape, k, entry.dense, entry.kind == Kind.SIGN_BOTH), values
+
+
+def _scatter(
+    slot: Slot, kind: Kind, values: np.ndarray, idx: np.ndarray | None, negative: np.ndarray | None
+) -> np.ndarray:
+    flat = np.zeros(slot.n, dtype=np.float32)
+    at = slice(None) if idx is None else idx
+    flat[at] = np.where(negative, values[1], values[0]) if kind == Kind.SIGN_BOTH else values
+    return flat
+
+
+def _finite(values: np.ndarray) -> np.ndarray:
+    bad = np.flatnonzero(~np.isfinite(values))
+    if bad.size:
+        raise MessageError(f"non-finite value {values[bad[0]]} at entry {int(bad[0])}")
+    return values

@@ -1,0 +1,67 @@
+"""1-bit quantisation of the kept values: a sign each, one reconstruction value per sign.
+
+The paper reconstructs positive kept values with the median of the positive ones and
+negative kept values with the median of the negative ones (per tensor here). "Median" is
+the lower middle magnitude when the count is even, so the value sent is one of the kept
+values and needs no arithmetic (reproducible bit for bit). Medians of magnitudes keep
+the two signs symmetric.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class SignQuantized:
+    """What the 1-bit quantiser sends for one tensor."""
+
+    idx: np.ndarray  # ascending kept positions (median zeroing may have dropped some)
+    negative: np.ndarray  # bool, one per position
+    pos_value: np.float32 | None  # reconstruction of positive entries (None: there are none)
+    neg_value: np.float32 | None  # reconstruction of negative entries, a negative number
+
+    def values(self) -> np.ndarray:
+        """The float32 values the receiver reconstructs at ``idx``."""
+        out = np.empty(self.idx.size, dtype=np.float32)
+        if self.pos_value is not None:
+            out[~self.negative] = self.pos_value
+        if self.neg_value is not None:
+            out[self.negative] = self.neg_value
+        return out
+
+
+def lower_median(a: np.ndarray) -> np.float32:
+    """The lower middle element of a non-empty array."""
+    mid = (a.size - 1) // 2
+    return np.float32(np.partition(a, mid)[mid])
+
+
+def _reconstruction(magnitudes: np.ndarray, rule: str) -> np.float32 | None:
+    if magnitudes.size == 0:
+        return None
+    if rule == "mean":  # fsum: exactly rounded, so independent of summation order
+        return np.float32(math.fsum(magnitudes.tolist()) / magnitudes.size)
+    return lower_median(magnitudes)
+
+
+def quantize_signs(flat: np.ndarray, idx: np.ndarray, rule: str) -> SignQuantized:
+    """Quantise the kept entries ``flat[idx]`` (all nonzero) with ``rule``.
+
+    ``rule`` is "median", "mean" or "median_zeroing"; the last first drops kept values
+    whose magnitude is below the (lower) median magnitude of all kept values, as the
+    official code does (there over the whole model, here over the same scope as the
+    reconstruction values: one tensor).
+    """
+    kept = flat[idx]
+    if rule == "median_zeroing" and idx.size:
+        survive = np.abs(kept) >= lower_median(np.abs(kept))
+        idx, kept = idx[survive], kept[survive]
+    negative = kept < 0
+    magnitude = np.abs(kept)
+    pos = _reconstruction(magnitude[~negative], rule)
+    neg = _reconstruction(magnitude[negative], rule)
+    return SignQuantized(idx, negative, pos, None if neg is None else -neg)

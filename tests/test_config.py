@@ -1,0 +1,72 @@
+"""Config validation: defaults, clear errors naming the key and allowed values, references."""
+
+import pytest
+import yaml
+
+from resfed.config import ConfigError, load_config, run_spec, spec_hash, validate
+
+MINIMAL = {
+    "datasets": {"fmnist": {}},
+    "variants": {"baseline": {"method": "fedavg"}},
+    "experiments": {"e": {"datasets": ["fmnist"], "partitions": ["iid"], "variants": ["baseline"]}},
+}
+
+
+def test_defaults_are_filled():
+    config = validate(MINIMAL)
+    assert config["clients"] == 10 and config["train"]["lr"] == 0.01
+    assert config["datasets"]["fmnist"] == {
+        "model": "lenet5", "target_accuracy": 0.85, "subsample": None, "test_subsample": None,
+    }
+    assert config["experiments"]["e"]["seeds"] == [0]
+    assert config["variants"]["baseline"]["order"] == 1
+
+
+def test_embedded_default_config_is_valid():
+    config = load_config("config/config.yaml")
+    assert config["table1"]["experiment"] in config["experiments"]
+
+
+@pytest.mark.parametrize(
+    ("patch", "expected"),
+    [
+        ({"device": "tpu"}, "config key 'device': 'tpu' is not allowed; allowed values: 'auto', 'cpu', 'cuda'"),
+        ({"clients": "ten"}, "config key 'clients'"),
+        ({"clinets": 3}, "'clinets' was unexpected"),
+        ({"variants": {"x": {"method": "fedsgd"}}}, "config key 'variants.x.method': 'fedsgd' is not allowed"),
+        ({"variants": {"x": {"method": "resfed", "ul": {"sparsity": 1.5}}}}, "config key 'variants.x.ul.sparsity'"),
+        ({"variants": {"x": {"method": "resfed", "ul": {"bits": 4}}}}, "allowed values: 1, 32"),
+        ({"datasets": {"imagenet": {}}}, "config key 'datasets': 'imagenet' is not allowed; allowed values: 'mnist', 'fmnist'"),
+    ],
+)
+def test_errors_name_the_key(patch, expected):
+    with pytest.raises(ConfigError) as error:
+        validate({**MINIMAL, **patch})
+    assert expected in str(error.value)
+
+
+def test_undefined_variant_in_experiment():
+    bad = {**MINIMAL, "experiments": {"e": {"datasets": ["fmnist"], "partitions": ["iid"], "variants": ["nope"]}}}
+    with pytest.raises(ConfigError, match="experiments.e.variants.*'nope' is not defined"):
+        validate(bad)
+
+
+def test_table1_roles_must_be_in_its_experiment():
+    bad = {**MINIMAL, "table1": {"experiment": "e", "ul": "resfed-ul"}}
+    with pytest.raises(ConfigError, match="table1.ul"):
+        validate(bad)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "missing.yaml")
+
+
+def test_run_spec_is_stable_and_specific(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(MINIMAL))
+    config = load_config(path)
+    spec = run_spec(config, "fmnist", "classes:5", "baseline", 3)
+    assert spec["partition"] == "classes-5" and spec["seed"] == 3 and spec["method"] == "fedavg"
+    assert spec_hash(spec) == spec_hash(run_spec(config, "fmnist", "classes-5", "baseline", 3))
+    assert spec_hash(spec) != spec_hash(run_spec(config, "fmnist", "classes-5", "baseline", 4))

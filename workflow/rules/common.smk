@@ -1,0 +1,89 @@
+# Validation, wildcard constraints and input functions. Logic lives in the resfed package.
+import json
+import os
+import sys
+
+from snakemake.utils import validate
+
+from resfed.config import partition_slug, run_spec
+from resfed.config import validate as resolve_config
+
+# Rules call the `resfed` CLI: find it next to the Python running Snakemake (a venv that is
+# not activated); a `--use-conda` environment puts its own bin first when activated.
+os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
+
+# resfed's own check first: its errors name the key and the allowed values, and it
+# checks cross-references (experiments naming undefined variants) that JSON schema cannot.
+config.update(resolve_config(config))
+# Defaults are filled by resolve_config above (Snakemake's set_default cannot descend into
+# nullable objects such as a direction whose codec is null).
+validate(config, schema="../../config/schema.yaml", set_default=False)
+
+
+wildcard_constraints:
+    dataset="|".join(config["datasets"]) or "NONE",
+    variant="[A-Za-z0-9_.+-]+",
+    method="[a-z0-9]+",
+    partition="[a-z]+(-[0-9.]+)?",
+    seed="[0-9]+",
+
+
+def experiment_runs(name):
+    """run.json paths of every (dataset, partition, variant, seed) of an experiment."""
+    experiment = config["experiments"][name]
+    return [
+        f"results/runs/{d}/{partition_slug(p)}/{config['variants'][v]['method']}/{v}/seed{s}/run.json"
+        for d in experiment["datasets"]
+        for p in experiment["partitions"]
+        for v in experiment["variants"]
+        for s in experiment["seeds"]
+    ]
+
+
+def experiment_run_dirs(wildcards):
+    return [path.rsplit("/", 1)[0] for path in experiment_runs(wildcards.experiment)]
+
+
+def table1_run_dirs(wildcards):
+    return [path.rsplit("/", 1)[0] for path in experiment_runs(config["table1"]["experiment"])]
+
+
+def table1_runs(wildcards):
+    return experiment_runs(config["table1"]["experiment"])
+
+
+def experiment_run_files(wildcards):
+    return experiment_runs(wildcards.experiment)
+
+
+def partition_subsample(wildcards):
+    subsample = config["datasets"][wildcards.dataset]["subsample"]
+    return f"--subsample {subsample}" if subsample else ""
+
+
+def train_spec(wildcards):
+    """The run spec as JSON; a change to it reruns the job (Snakemake tracks params)."""
+    spec = run_spec(config, wildcards.dataset, wildcards.partition, wildcards.variant, int(wildcards.seed))
+    if spec["method"] != wildcards.method:
+        raise ValueError(
+            f"variant {wildcards.variant!r} uses method {spec['method']!r}, not {wildcards.method!r}"
+        )
+    return json.dumps(spec, sort_keys=True)
+
+
+def get_final_output():
+    outputs = []
+    if config["table1"]:
+        outputs += expand("results/tables/table1.{ext}", ext=("csv", "md", "tex"))
+        outputs += expand("results/tables/audit.{ext}", ext=("csv", "md"))
+    for name in config["experiments"]:
+        outputs += expand(
+            "results/figures/{experiment}/{kind}.png",
+            experiment=name,
+            kind=("accuracy-round", "accuracy-volume"),
+        )
+    return outputs
+
+
+def table1_roles(wildcards):
+    return "--baseline {baseline} --ul {ul} --dl {dl}".format(**config["table1"])

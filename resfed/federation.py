@@ -131,6 +131,12 @@ class Federation:
             return list(range(n))
         return sorted(self._selector.choice(n, size=count, replace=False).tolist())
 
+    @property
+    def link_memory_bits(self) -> dict[str, int]:
+        """Trajectory memory of one link end per direction (32 bits x T updates x parameters)."""
+        params = sum(spec.numel for spec in self.layout)
+        return {"ul": self.method.ul.memory_bits * params, "dl": self.method.dl.memory_bits * params}
+
     def _dl_anchor(self, view_global: st.State, view_local: st.State) -> st.State:
         return view_local if self.method.dl_anchor == "local" else view_global
 

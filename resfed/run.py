@@ -19,8 +19,8 @@ from resfed import log
 from resfed.atomic import atomic_write_json
 from resfed.config import spec_hash
 from resfed.data import load_prepared, read_partition_file
-from resfed.federation import Federation, RoundRecord
-from resfed.methods import build_method
+from resfed.federation import RoundRecord
+from resfed.methods import build_federation
 from resfed.models import build_model, count_parameters
 from resfed.train import TrainSettings
 
@@ -78,10 +78,9 @@ def run_training(
     model = build_model(
         spec["dataset_spec"]["model"], data.channels, data.num_classes, image_size=data.x_train.shape[-1]
     ).to(device)
-    method = build_method(spec["variant_spec"])
-    federation = Federation(
+    federation = build_federation(
+        spec["variant_spec"],
         model=model,
-        method=method,
         client_data=client_data,
         test_data=(x_test, y_test),
         settings=TrainSettings.from_dict(spec["train"]),
@@ -120,11 +119,7 @@ def run_training(
             "preprocessing": preprocessing,
             "model": spec["dataset_spec"]["model"],
             "param_count": count_parameters(model),
-            "link_memory_bits_per_parameter": {"ul": method.ul.memory_bits, "dl": method.dl.memory_bits},
-            "link_memory_bits": {
-                "ul": method.ul.memory_bits * count_parameters(model),
-                "dl": method.dl.memory_bits * count_parameters(model),
-            },
+            "link_memory_bits": getattr(federation, "link_memory_bits", None),
             "n_clients": n_clients,
             "rounds_completed": len(records),
             "started": started,

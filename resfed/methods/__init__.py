@@ -1,4 +1,11 @@
-"""Methods behind one interface: `build_method(variant_spec) -> Method`."""
+"""Methods behind one interface.
+
+`build_method(variant_spec) -> Method` describes a link-based method (a codec and predictor
+per direction, FedAvg aggregation); `build_federation(...)` returns the object that runs
+its rounds. Methods whose messages are not model states (e.g. masks, subspace
+coordinates) register their own round loop in FEDERATIONS: anything with
+`run(max_rounds, target_accuracy, rounds_after_target, on_round) -> list[RoundRecord]`.
+"""
 
 from __future__ import annotations
 
@@ -24,4 +31,17 @@ def build_method(spec: Mapping[str, Any]) -> Method:
     return BUILDERS[name](spec)
 
 
-__all__ = ["BUILDERS", "Method", "build_method"]
+def build_federation(spec: Mapping[str, Any], **kwargs: Any) -> Any:
+    """The round loop for a variant spec; kwargs are those of `resfed.federation.Federation`."""
+    name = spec.get("method")
+    if name in FEDERATIONS:
+        return FEDERATIONS[name](spec, **kwargs)
+    from resfed.federation import Federation
+
+    return Federation(method=build_method(spec), **kwargs)
+
+
+# method name -> callable(variant_spec, **Federation kwargs) for methods with their own round loop
+FEDERATIONS: dict[str, Callable[..., Any]] = {}
+
+__all__ = ["BUILDERS", "FEDERATIONS", "Method", "build_federation", "build_method"]

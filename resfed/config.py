@@ -138,13 +138,14 @@ def run_spec(
         raise ConfigError(f"dataset {dataset!r} is not defined in 'datasets'")
     if variant not in config["variants"]:
         raise ConfigError(f"variant {variant!r} is not defined in 'variants'")
+    variant_spec = config["variants"][variant]
     return {
         "dataset": dataset,
         "partition": partition_slug(partition),
         "variant": variant,
         "seed": int(seed),
         "method": config["variants"][variant]["method"],
-        "variant_spec": copy.deepcopy(config["variants"][variant]),
+        "variant_spec": copy.deepcopy(variant_spec),
         "dataset_spec": copy.deepcopy(config["datasets"][dataset]),
         "train": copy.deepcopy(config["train"]),
         **{
@@ -154,12 +155,13 @@ def run_spec(
                 "threads",
                 "clients",
                 "fraction",
-                "rounds",
-                "rounds_after_target",
                 "standardize",
                 "send_initial_model",
             )
         },
+        # a variant may run longer than the rest (figures need fixed rounds, Table 1 stops at target)
+        "rounds": variant_spec.get("rounds", config["rounds"]),
+        "rounds_after_target": variant_spec.get("rounds_after_target", config["rounds_after_target"]),
     }
 
 

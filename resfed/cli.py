@@ -30,6 +30,20 @@ def _cmd_prepare(args: argparse.Namespace) -> None:
     print(f"{args.dataset}: {len(data.y_train)} train / {len(data.y_test)} test from {data.source}")
 
 
+def _cmd_check_data(args: argparse.Namespace) -> None:
+    """All missing datasets in one message, before any job starts."""
+    from resfed.data import DatasetMissing, locate
+
+    missing = []
+    for name in args.datasets:
+        try:
+            print(f"{name}: {locate(name, root=args.root).description}")
+        except DatasetMissing as error:
+            missing.append(str(error))
+    if missing:
+        raise DatasetMissing(f"{len(missing)} dataset(s) missing:\n\n" + "\n\n".join(missing))
+
+
 def _cmd_partition(args: argparse.Namespace) -> None:
     from resfed.data import partition_prepared
 
@@ -108,6 +122,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", default="data", help="data folder: raw files in ROOT/raw/<dataset>/")
     p.add_argument("--out", required=True)
     p.set_defaults(func=_cmd_prepare)
+
+    p = sub.add_parser("check-data", help="check that the raw files of datasets can be found (lists all missing)")
+    p.add_argument("--datasets", nargs="+", required=True)
+    p.add_argument("--root", default="data", help="data folder: raw files in ROOT/raw/<dataset>/")
+    p.set_defaults(func=_cmd_check_data)
 
     p = sub.add_parser("partition", help="split a prepared dataset among clients and write the partition file")
     p.add_argument("--data", required=True, help="prepared .npz")

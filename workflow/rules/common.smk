@@ -87,3 +87,15 @@ def get_final_output():
 
 def table1_roles(wildcards):
     return "--baseline {baseline} --ul {ul} --dl {dl}".format(**config["table1"])
+
+
+def datasets_to_prepare():
+    """Datasets used by some experiment whose prepared .npz does not exist yet."""
+    used = {d for experiment in config["experiments"].values() for d in experiment["datasets"]}
+    return sorted(d for d in used if not os.path.exists(f"results/data/{d}.npz"))
+
+
+onstart:
+    # One message listing every missing dataset, before any training starts.
+    if datasets_to_prepare():
+        shell(f"resfed check-data --root {config['data_root']} --datasets {' '.join(datasets_to_prepare())}")

@@ -20,12 +20,7 @@ CASES = [("mnist", "default"), ("mnist", "uncompressed"), ("fmnist", "default"),
          ("cifar10", "extracted"), ("cifar100", "default"), ("svhn", "default")]
 
 
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch, tmp_path):
-    monkeypatch.setattr(sources, "DEBIAN_ROOTS", ())
-    monkeypatch.delenv("RESFED_DATA", raising=False)
-    monkeypatch.setenv("RESFED_OFFLINE", "1")
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("isolated_data_env")
 
 
 @pytest.mark.parametrize("name, layout", CASES)

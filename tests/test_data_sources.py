@@ -20,13 +20,7 @@ from resfed.data.synthetic import write_raw
 FM_DIR = Path("/tmp/fm/usr/share/datasets/fashion-mnist")
 
 
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch, tmp_path):
-    """No system Debian files, no $RESFED_DATA, no network unless a test says so."""
-    monkeypatch.setattr(sources, "DEBIAN_ROOTS", ())
-    monkeypatch.delenv("RESFED_DATA", raising=False)
-    monkeypatch.setenv("RESFED_OFFLINE", "1")
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("isolated_data_env")
 
 
 @pytest.fixture

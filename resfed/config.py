@@ -157,6 +157,8 @@ def run_spec(
                 "fraction",
                 "standardize",
                 "send_initial_model",
+                "checkpoint_every",
+                "batched",
             )
         },
         # a variant may run longer than the rest (figures need fixed rounds, Table 1 stops at target)

@@ -1,7 +1,8 @@
 """The round loop: a server endpoint and client endpoints that exchange bytes both ways.
 
 Round t (rounds count from 1, as in Algorithm 1):
-1. every participating client trains from the global model it holds;
+1. every participating client trains from the global model it holds (one after another,
+   or all together as one batched computation: `batched`, on by default on CUDA);
 2. uplink: the client codes its local model (through its link's predictor and codec) and
    the server recovers it from the bytes;
 3. the server aggregates the recovered local models (FedAvg, weighted by sample counts)
@@ -24,6 +25,7 @@ import torch
 from torch import nn
 
 from resfed import state as st
+from resfed.batched import train_batched, use_batched
 from resfed.codec import Layout, encode, layout_of
 from resfed.link import LOSSLESS, LinkEnd
 from resfed.methods import Method
@@ -32,6 +34,14 @@ from resfed.train import TrainSettings, evaluate, local_train
 
 class SyncError(RuntimeError):
     """The two ends of a link recovered different models: their trajectories would drift."""
+
+
+class Diverged(RuntimeError):
+    """A client's local model holds NaN or Inf: training diverged and the run cannot go on."""
+
+
+def _is_finite(state: st.State) -> bool:
+    return all(bool(torch.isfinite(t).all()) for t in state.values() if t.is_floating_point())
 
 
 @dataclass
@@ -96,10 +106,12 @@ class Federation:
     seed: int
     fraction: float = 1.0
     send_initial_model: bool = False
+    batched: str = "auto"
     clients: list[ClientEndpoint] = field(init=False)
     server: ServerEndpoint = field(init=False)
     layout: Layout = field(init=False)
     participants: list[int] = field(init=False)
+    stopped: str | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         initial = st.clone(self.model.state_dict())
@@ -122,6 +134,7 @@ class Federation:
             global_state=initial,
         )
         self._selector = np.random.default_rng([self.seed, 7])
+        self._batched = use_batched(self.batched, initial[next(iter(initial))].device)
         self.participants = self._select()
 
     def _select(self) -> list[int]:
@@ -140,6 +153,18 @@ class Federation:
     def _dl_anchor(self, view_global: st.State, view_local: st.State) -> st.State:
         return view_local if self.method.dl_anchor == "local" else view_global
 
+    def _train_participants(self, round_index: int) -> list[tuple[st.State, float]]:
+        """(local model, mean loss) of every participant, one after another or batched."""
+        clients = [self.clients[i] for i in self.participants]
+        generators = [client_generator(self.seed, c.index, round_index) for c in clients]
+        if self._batched:
+            data = [(c.inputs, c.labels) for c in clients]
+            return train_batched(self.model, [c.held_global for c in clients], data, self.settings, generators)
+        return [
+            local_train(self.model, c.held_global, c.inputs, c.labels, self.settings, g)
+            for c, g in zip(clients, generators)
+        ]
+
     def run_round(self, round_index: int) -> RoundRecord:
         started = time.perf_counter()
         n = len(self.clients)
@@ -150,16 +175,10 @@ class Federation:
                 dl_bytes[i] += len(initial_message)
 
         recovered, weights, losses = [], [], []
-        for i in self.participants:
+        for i, (local, loss) in zip(self.participants, self._train_participants(round_index)):
+            if not _is_finite(local):
+                raise Diverged(f"round {round_index}: client {i}'s local model holds NaN or Inf after training")
             client = self.clients[i]
-            local, loss = local_train(
-                self.model,
-                client.held_global,
-                client.inputs,
-                client.labels,
-                self.settings,
-                client_generator(self.seed, i, round_index),
-            )
             data, client.last_local = client.ul_sender.send(local, client.held_global, round_index)
             received = self.server.ul_receivers[i].receive(data, self.server.client_global[i], round_index)
             _check_sync(client.ul_sender, self.server.ul_receivers[i], "uplink", i, round_index)
@@ -201,18 +220,33 @@ class Federation:
         target_accuracy: float | None = None,
         rounds_after_target: int | None = 0,
         on_round: Callable[[RoundRecord], None] | None = None,
+        done: Sequence[RoundRecord] = (),
     ) -> list[RoundRecord]:
-        """Run rounds until the cap, or `rounds_after_target` rounds after first reaching the target."""
-        records: list[RoundRecord] = []
-        reached_at: int | None = None
-        for round_index in range(1, max_rounds + 1):
-            record = self.run_round(round_index)
+        """Run rounds until the cap, or `rounds_after_target` rounds after first reaching the target.
+
+        `done`: the records of rounds already run (resuming from a checkpoint); rounds go on from there.
+        A diverged run stops early with its reason in `self.stopped` (the rounds so far are kept).
+        """
+        records = list(done)
+        while not finished(records, max_rounds, target_accuracy, rounds_after_target):
+            try:
+                record = self.run_round(len(records) + 1)
+            except Diverged as error:
+                self.stopped = str(error)
+                break
             records.append(record)
             if on_round is not None:
                 on_round(record)
-            if reached_at is None and target_accuracy is not None and record.test_accuracy >= target_accuracy:
-                reached_at = round_index
-            if reached_at is not None and rounds_after_target is not None:
-                if round_index >= reached_at + rounds_after_target:
-                    break
         return records
+
+
+def finished(
+    records: Sequence[RoundRecord], max_rounds: int, target_accuracy: float | None, rounds_after_target: int | None
+) -> bool:
+    """Whether a run is over: the round cap, or `rounds_after_target` rounds after first reaching the target."""
+    if len(records) >= max_rounds:
+        return True
+    if target_accuracy is None or rounds_after_target is None:
+        return False
+    reached = next((r.round for r in records if r.test_accuracy >= target_accuracy), None)
+    return reached is not None and len(records) >= reached + rounds_after_target

@@ -80,7 +80,7 @@ class LinkEnd:
     ) -> tuple[st.State, st.State]:
         """Decode the residual, add the prediction, extend the trajectory; returns (model, residual)."""
         _, residual = decode(data, self.layout, expected_method=self.method_id, expected_round=round_index)
-        recovered = {name: prediction[name] + residual[name].to(prediction[name].dtype) for name in prediction}
+        recovered = {name: prediction[name] + residual[name].to(prediction[name]) for name in prediction}
         if self.settings.predictor == "trajectory" and self.settings.order > 0:
             self.history.append(st.sub(recovered, anchor))
         self.transfers += 1

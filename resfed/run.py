@@ -2,11 +2,17 @@
 
 run.json is written last and is the run's completion marker; rounds.csv is rewritten
 atomically after every round, so a crash leaves the rounds done so far and no run.json.
+Every `checkpoint_every` rounds the federation's state goes to a checkpoint beside the run
+directory (`<run dir>.ckpt/state.pt`: not a Snakemake output, so it survives Snakemake
+deleting a failed job's outputs); a new job for the same run resumes from it, and it is
+deleted once run.json is written.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -15,14 +21,17 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from resfed import log
+from resfed import checkpoint, log
 from resfed.atomic import atomic_write_json
 from resfed.config import spec_hash
 from resfed.data import load_prepared, read_partition_file
-from resfed.federation import RoundRecord
+from resfed.federation import Federation, RoundRecord
 from resfed.methods import build_federation
 from resfed.models import build_model, count_parameters
 from resfed.train import TrainSettings
+
+
+logger = logging.getLogger(__name__)
 
 
 def resolve_device(requested: str) -> torch.device:
@@ -52,10 +61,14 @@ def standardise(
 
 def run_training(
     spec: Mapping[str, Any], data_path: str | Path, partition_path: str | Path, out_dir: str | Path,
-    progress: bool = True,
+    progress: bool = True, checkpoint_dir: str | Path | None = None,
 ) -> Path:
-    """Train one run and write its logs; returns the run directory."""
+    """Train one run and write its logs; returns the run directory.
+
+    Resumes from the checkpoint in `checkpoint_dir` (default: `<out_dir>.ckpt`) when there is one.
+    """
     out_dir = Path(out_dir)
+    checkpoint_path = Path(checkpoint_dir or out_dir.with_name(out_dir.name + ".ckpt")) / "state.pt"
     started = log.now()
     torch.set_num_threads(int(spec["threads"]))
     device = resolve_device(spec["device"])
@@ -87,23 +100,35 @@ def run_training(
         seed=seed,
         fraction=spec["fraction"],
         send_initial_model=spec["send_initial_model"],
+        batched=spec["batched"],
     )
 
     records: list[RoundRecord] = []
     n_clients = len(client_data)
     rounds_path = out_dir / "rounds.csv"
-    bar = tqdm(total=spec["rounds"], desc=f"{spec['dataset']}/{spec['partition']}/{spec['variant']}/seed{seed}",
-               unit="round", disable=not progress)
+    # Round loops of other methods (methods.FEDERATIONS) are not checkpointed: they restart from round 1.
+    checkpointing = isinstance(federation, Federation)
+    identity = checkpoint.run_identity(spec, data.checksum, partition.hash)
+    if checkpointing and checkpoint_path.exists():
+        records = checkpoint.load(checkpoint_path, federation, identity)
+        logger.warning("%s: resuming after round %d from %s", out_dir, len(records), checkpoint_path)
+        log.write_rounds_csv(rounds_path, records, n_clients)
+    resumed_from = len(records)
+    bar = tqdm(total=spec["rounds"], initial=resumed_from, unit="round", disable=not progress,
+               desc=f"{spec['dataset']}/{spec['partition']}/{spec['variant']}/seed{seed}")
 
     def on_round(record: RoundRecord) -> None:
         records.append(record)
         log.write_rounds_csv(rounds_path, records, n_clients)
+        if checkpointing and spec["checkpoint_every"] and len(records) % spec["checkpoint_every"] == 0:
+            checkpoint.save(checkpoint_path, federation, records, identity)
         sent = sum(sum(r.ul_bytes) + sum(r.dl_bytes) for r in records)
         bar.update(1)
         bar.set_postfix(acc=f"{record.test_accuracy:.4f}", sent=f"{sent / 1e6:.2f}MB")
 
     target = spec["dataset_spec"]["target_accuracy"]
-    federation.run(spec["rounds"], target, spec["rounds_after_target"], on_round=on_round)
+    resume = {"done": list(records)} if records else {}
+    federation.run(spec["rounds"], target, spec["rounds_after_target"], on_round=on_round, **resume)
     bar.close()
 
     atomic_write_json(
@@ -122,10 +147,15 @@ def run_training(
             "link_memory_bits": getattr(federation, "link_memory_bits", None),
             "n_clients": n_clients,
             "rounds_completed": len(records),
+            "stopped_early": getattr(federation, "stopped", None),
+            "resumed_after_round": resumed_from or None,
             "started": started,
             "finished": log.now(),
         },
     )
+    checkpoint_path.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # the folder stays if it holds anything else
+        checkpoint_path.parent.rmdir()
     return out_dir
 
 

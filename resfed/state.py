@@ -47,7 +47,7 @@ def combine(
 def weighted_mean(states: Sequence[Mapping[str, torch.Tensor]], weights: Iterable[float]) -> State:
     """FedAvg: mean weighted by sample counts; integer entries are rounded back to integers."""
     weights = torch.tensor(list(weights), dtype=torch.float64)
-    weights = weights / weights.sum()
+    weights = (weights / weights.sum()).to(next(iter(states[0].values())).device)
     result: State = {}
     for name, first in states[0].items():
         stacked = torch.stack([state[name].to(torch.float64) for state in states])

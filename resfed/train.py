@@ -1,8 +1,9 @@
 """Local training and evaluation.
 
 A client's round is a pure function of (start state, its data, settings, generator), so
-the clients of a round can be trained one after another (CPU) or, later, as one batched
-computation over stacked parameters (GPU) without changing the round loop.
+the clients of a round can be trained one after another (here) or as one batched
+computation over stacked parameters (`resfed.batched`) without changing the round loop;
+both draw their batches from `batch_schedule`.
 """
 
 from __future__ import annotations
@@ -30,6 +31,15 @@ class TrainSettings:
         return cls(**{k: values[k] for k in cls.__dataclass_fields__ if k in values})
 
 
+def batch_schedule(n_samples: int, settings: TrainSettings, generator: torch.Generator) -> list[torch.Tensor]:
+    """A client's mini-batches for one round: a fresh permutation per epoch, cut into batches."""
+    return [
+        batch
+        for _ in range(settings.local_epochs)
+        for batch in torch.randperm(n_samples, generator=generator).split(settings.batch_size)
+    ]
+
+
 def local_train(
     model: nn.Module,
     start: Mapping[str, torch.Tensor],
@@ -47,15 +57,13 @@ def local_train(
     optimizer = torch.optim.SGD(model.parameters(), lr=settings.lr, momentum=settings.momentum)
     loss_fn = nn.CrossEntropyLoss()
     total_loss, total_seen = 0.0, 0
-    for _ in range(settings.local_epochs):
-        order = torch.randperm(len(labels), generator=generator)
-        for batch in order.split(settings.batch_size):
-            optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(model(inputs[batch]), labels[batch])
-            loss.backward()
-            optimizer.step()
-            total_loss += loss.item() * len(batch)
-            total_seen += len(batch)
+    for batch in batch_schedule(len(labels), settings, generator):
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_fn(model(inputs[batch]), labels[batch])
+        loss.backward()
+        optimizer.step()
+        total_loss += loss.item() * len(batch)
+        total_seen += len(batch)
     return st.clone(model.state_dict()), total_loss / max(total_seen, 1)
 
 

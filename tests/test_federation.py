@@ -75,3 +75,11 @@ def test_desynchronised_anchor_is_caught():
 def test_run_stops_after_target():
     records = make_federation({"method": "fedavg"}).run(10, target_accuracy=0.0, rounds_after_target=1)
     assert len(records) == 2
+
+
+def test_divergence_stops_the_run_and_keeps_the_rounds_so_far():
+    federation = make_federation({"method": "fedavg"})
+    federation.settings = type(federation.settings)(lr=1e6, batch_size=16)
+    records = federation.run(5)
+    assert federation.stopped is not None and "NaN or Inf" in federation.stopped
+    assert len(records) < 5

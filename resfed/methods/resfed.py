@@ -22,5 +22,5 @@ def build(spec: Mapping[str, Any]) -> Method:
         method_id=METHOD_ID,
         ul=direction(spec.get("ul"), **predictor),
         dl=direction(spec.get("dl"), **predictor),
-        dl_anchor=spec.get("dl_anchor", "local"),
+        dl_anchor=spec.get("dl_anchor", "global"),
     )

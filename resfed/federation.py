@@ -19,6 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -112,6 +113,7 @@ class Federation:
     layout: Layout = field(init=False)
     participants: list[int] = field(init=False)
     stopped: str | None = field(default=None, init=False)
+    checkpointable: ClassVar[bool] = True  # resfed.checkpoint saves and restores all of its state
 
     def __post_init__(self) -> None:
         initial = st.clone(self.model.state_dict())

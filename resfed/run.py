@@ -25,7 +25,7 @@ from resfed import checkpoint, log
 from resfed.atomic import atomic_write_json
 from resfed.config import spec_hash
 from resfed.data import load_prepared, read_partition_file
-from resfed.federation import Federation, RoundRecord
+from resfed.federation import RoundRecord
 from resfed.methods import build_federation
 from resfed.models import build_model, count_parameters
 from resfed.train import TrainSettings
@@ -106,8 +106,8 @@ def run_training(
     records: list[RoundRecord] = []
     n_clients = len(client_data)
     rounds_path = out_dir / "rounds.csv"
-    # Round loops of other methods (methods.FEDERATIONS) are not checkpointed: they restart from round 1.
-    checkpointing = isinstance(federation, Federation)
+    # Round loops that hold state a checkpoint does not (FedPM, IGC) restart from round 1.
+    checkpointing = getattr(federation, "checkpointable", False)
     identity = checkpoint.run_identity(spec, data.checksum, partition.hash)
     if checkpointing and checkpoint_path.exists():
         records = checkpoint.load(checkpoint_path, federation, identity)

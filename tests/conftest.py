@@ -1,6 +1,7 @@
 """Shared fixtures."""
 
 import pytest
+import torch
 
 from resfed.data import sources
 
@@ -12,3 +13,12 @@ def isolated_data_env(monkeypatch, tmp_path):
     monkeypatch.delenv("RESFED_DATA", raising=False)
     monkeypatch.setenv("RESFED_OFFLINE", "1")
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tests train tiny models: on a busy 2-CPU machine a second torch thread only spin-waits."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -15,15 +15,6 @@ SIZES = (40, 16, 40, 7)
 SETTINGS = TrainSettings(lr=0.01, momentum=0.9, batch_size=16, local_epochs=2)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one thread is ~10x faster than two on a busy 2-CPU machine (no spin-waiting)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _clients(model_name, channels, side):
     torch.manual_seed(0)
     model = build_model(model_name, channels, 10, side)

@@ -9,6 +9,7 @@ coordinates) register their own round loop in FEDERATIONS: anything with
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -41,7 +42,17 @@ def build_federation(spec: Mapping[str, Any], **kwargs: Any) -> Any:
     return Federation(method=build_method(spec), **kwargs)
 
 
+def _imported_on_use(module: str) -> Callable[..., Any]:
+    """`resfed.methods.<module>.build_federation`, imported when first called: those modules
+    subclass Federation, and resfed.federation imports this package."""
+
+    def build(spec: Mapping[str, Any], **kwargs: Any) -> Any:
+        return importlib.import_module(f"resfed.methods.{module}").build_federation(spec, **kwargs)
+
+    return build
+
+
 # method name -> callable(variant_spec, **Federation kwargs) for methods with their own round loop
-FEDERATIONS: dict[str, Callable[..., Any]] = {}
+FEDERATIONS: dict[str, Callable[..., Any]] = {name: _imported_on_use(name) for name in ("fedsz", "fedpm", "igc")}
 
 __all__ = ["BUILDERS", "FEDERATIONS", "Method", "build_federation", "build_method"]

@@ -111,6 +111,14 @@ def _cmd_audit(args: argparse.Namespace) -> None:
     print(audit_markdown(table))
 
 
+def _cmd_summary(args: argparse.Namespace) -> None:
+    from resfed.report.summary import build_summary, summary_markdown, write_summary
+
+    table = build_summary(_load_runs(args.runs), args.baseline)
+    write_summary(table, args.out)
+    print(summary_markdown(table))
+
+
 def _add_roles(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--baseline", default="baseline", help="variant of the uncompressed baseline")
     parser.add_argument("--ul", default="resfed-ul", help="variant compressing the uplink only")
@@ -171,6 +179,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--out", required=True, help="output prefix (writes .csv, .md, ...)")
         _add_roles(p)
         p.set_defaults(func=func)
+
+    p = sub.add_parser("summary", help="per-method table: bytes, ratio vs a baseline, accuracy, volume to target, time")
+    p.add_argument("--runs", nargs="+", required=True, help="run directories")
+    p.add_argument("--baseline", required=True, help="variant the others are compared against")
+    p.add_argument("--out", required=True, help="output prefix (writes .csv and .md)")
+    p.set_defaults(func=_cmd_summary)
 
     p = sub.add_parser("figure", help="accuracy vs round, vs cumulative volume, or vs sparsity (PNG + PDF)")
     p.add_argument("--kind", choices=("accuracy-round", "accuracy-volume", "sparsity-ul", "sparsity-dl"), required=True)

@@ -88,6 +88,12 @@ def _check_references(config: dict[str, Any]) -> None:
                     f"config key 'experiments.{name}.datasets': {dataset!r} is not defined in "
                     f"'datasets' (defined: {', '.join(config['datasets']) or 'none'})"
                 )
+        baseline = experiment.get("summary_baseline")
+        if baseline is not None and baseline not in experiment["variants"]:
+            problems.append(
+                f"config key 'experiments.{name}.summary_baseline': {baseline!r} is not one of the "
+                f"experiment's variants ({', '.join(experiment['variants'])})"
+            )
         for variant in experiment["variants"]:
             if variant not in config["variants"]:
                 problems.append(

@@ -75,6 +75,8 @@ def test_snakemake_runs_the_whole_dag(tmp_path):
     for name in ("table1.md", "table1.tex", "audit.csv"):
         assert (tmp_path / "results/tables" / name).stat().st_size > 0
     assert (tmp_path / "results/figures/table1/accuracy-volume.png").stat().st_size > 1000
+    summary = pd.read_csv(tmp_path / "results/tables/table1-summary.csv").set_index("variant")
+    assert summary.loc["resfed-ul", "ratio_vs_baseline"] > 1.5
 
 
 def test_snakemake_rejects_a_bad_config_with_the_key(tmp_path):

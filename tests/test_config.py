@@ -70,3 +70,10 @@ def test_run_spec_is_stable_and_specific(tmp_path):
     assert spec["partition"] == "classes-5" and spec["seed"] == 3 and spec["method"] == "fedavg"
     assert spec_hash(spec) == spec_hash(run_spec(config, "fmnist", "classes-5", "baseline", 3))
     assert spec_hash(spec) != spec_hash(run_spec(config, "fmnist", "classes-5", "baseline", 4))
+
+
+def test_summary_baseline_must_be_a_variant_of_the_experiment():
+    bad = {**MINIMAL, "experiments": {"e": {"datasets": ["fmnist"], "partitions": ["iid"],
+                                            "variants": ["baseline"], "summary_baseline": "fedavg"}}}
+    with pytest.raises(ConfigError, match="experiments.e.summary_baseline"):
+        validate(bad)

@@ -82,6 +82,8 @@ def get_final_output():
         outputs += expand("results/tables/audit.{ext}", ext=("csv", "md"))
     for name, experiment in config["experiments"].items():
         outputs += expand("results/figures/{experiment}/{kind}.png", experiment=name, kind=experiment["figures"])
+        if experiment["summary_baseline"]:
+            outputs += expand("results/tables/{experiment}-summary.{ext}", experiment=name, ext=("csv", "md"))
     return outputs
 
 
@@ -106,3 +108,7 @@ def figure_options(wildcards):
     experiment = config["experiments"][wildcards.experiment]
     options = [f"--{key.replace('_', '-')} {experiment[key]}" for key in ("at_round", "budget_mb") if experiment[key]]
     return " ".join(options)
+
+
+def summary_baseline(wildcards):
+    return config["experiments"][wildcards.experiment]["summary_baseline"]

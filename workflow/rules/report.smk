@@ -56,3 +56,21 @@ rule figure:
         "../envs/resfed.yaml"
     shell:
         "resfed figure --kind {wildcards.kind} --runs {params.runs} {params.options} --out {params.prefix} > {log} 2>&1"
+
+
+rule summary:
+    input:
+        experiment_run_files,
+    output:
+        csv=report("results/tables/{experiment}-summary.csv", caption="../report/summary.rst", category="Methods"),
+        md="results/tables/{experiment}-summary.md",
+    log:
+        "results/logs/report/{experiment}/summary.log",
+    params:
+        runs=experiment_run_dirs,
+        baseline=summary_baseline,
+        prefix=subpath(output.csv, strip_suffix=".csv"),
+    conda:
+        "../envs/resfed.yaml"
+    shell:
+        "resfed summary --runs {params.runs} --baseline {params.baseline} --out {params.prefix} > {log} 2>&1"

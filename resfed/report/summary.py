@@ -1,0 +1,97 @@
+"""Per-method summary of an experiment: what a reader compares methods by, at a glance.
+
+Per (dataset, partition, variant), over seeds: bytes per client and round in each
+direction, the compression ratio against the baseline variant (UL + DL bytes per round),
+accuracy after the last round all seeds completed, rounds and volume to the target, and
+wall seconds per round (training, coding and evaluation together) relative to the
+baseline's, as the compute overhead.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from resfed.atomic import atomic_write_text
+
+from ._io import markdown_table, with_suffix
+from .runs import Run, rounds_to_target, volume_to_target
+
+
+def _per_run(run: Run) -> dict[str, object]:
+    rounds = run.rounds
+    n_clients = int(run.get("n_clients") or 1)
+    reached = rounds_to_target(rounds, run.target)
+    return {
+        "dataset": run.dataset,
+        "partition": run.partition,
+        "variant": run.variant,
+        "method": run.method,
+        "seed": run.seed,
+        "ul_bytes_per_round": rounds["ul_bytes"].mean() / n_clients,
+        "dl_bytes_per_round": rounds["dl_bytes"].mean() / n_clients,
+        "final_round": int(rounds["round"].max()),
+        "final_accuracy": float(rounds["test_accuracy"].iloc[-1]),
+        "rounds_to_target": reached,
+        "ul_mb_to_target": volume_to_target(rounds, run.target, "ul"),
+        "dl_mb_to_target": volume_to_target(rounds, run.target, "dl"),
+        "seconds_per_round": rounds["wall_seconds"].mean(),
+    }
+
+
+def build_summary(runs: Sequence[Run], baseline: str) -> pd.DataFrame:
+    """One row per (dataset, partition, variant), means over seeds, ratios against `baseline`."""
+    if not runs:
+        raise ValueError("no runs to summarise")
+    per_run = pd.DataFrame([_per_run(r) for r in runs])
+    keys = ["dataset", "partition", "variant", "method"]
+    table = per_run.groupby(keys, sort=False).agg(
+        seeds=("seed", "count"),
+        reached=("rounds_to_target", "count"),
+        ul_bytes_per_round=("ul_bytes_per_round", "mean"),
+        dl_bytes_per_round=("dl_bytes_per_round", "mean"),
+        final_round=("final_round", "min"),
+        final_accuracy=("final_accuracy", "mean"),
+        rounds_to_target=("rounds_to_target", "mean"),
+        ul_mb_to_target=("ul_mb_to_target", "mean"),
+        dl_mb_to_target=("dl_mb_to_target", "mean"),
+        seconds_per_round=("seconds_per_round", "mean"),
+    ).reset_index()
+    base = table[table["variant"] == baseline].set_index(["dataset", "partition"])
+    if base.empty:
+        raise ValueError(f"baseline variant {baseline!r} has no runs among {sorted(table['variant'].unique())}")
+    cell = pd.MultiIndex.from_frame(table[["dataset", "partition"]])
+    base_bytes = (base["ul_bytes_per_round"] + base["dl_bytes_per_round"]).reindex(cell).to_numpy()
+    table["ratio_vs_baseline"] = base_bytes / (table["ul_bytes_per_round"] + table["dl_bytes_per_round"])
+    table["time_vs_baseline"] = table["seconds_per_round"] / base["seconds_per_round"].reindex(cell).to_numpy()
+    return table
+
+
+def summary_markdown(table: pd.DataFrame) -> str:
+    header = ["dataset", "partition", "variant", "UL B/round", "DL B/round", "ratio vs baseline",
+              "accuracy (last round)", "rounds to target", "UL Mb to target", "DL Mb to target",
+              "s/round", "time vs baseline"]
+    rows = [
+        [r.dataset, r.partition, r.variant, f"{r.ul_bytes_per_round:,.0f}", f"{r.dl_bytes_per_round:,.0f}",
+         f"{r.ratio_vs_baseline:.1f}x", f"{100 * r.final_accuracy:.2f} % (round {r.final_round})",
+         "not reached" if pd.isna(r.rounds_to_target) else f"{r.rounds_to_target:.1f} ({r.reached}/{r.seeds})",
+         "—" if pd.isna(r.ul_mb_to_target) else f"{r.ul_mb_to_target:.3f}",
+         "—" if pd.isna(r.dl_mb_to_target) else f"{r.dl_mb_to_target:.3f}",
+         f"{r.seconds_per_round:.2f}", f"{r.time_vs_baseline:.2f}x"]
+        for r in table.itertuples()
+    ]
+    note = ("\n\nBytes per client and round (mean over rounds and seeds); ratio = baseline's UL+DL bytes "
+            "per round / the method's; volumes to target in Mb = 10^6 bits per client; time = wall "
+            "seconds per round (training, coding, evaluation) against the baseline's.\n")
+    return "# Methods at a glance\n\n" + markdown_table(header, rows) + note
+
+
+def write_summary(table: pd.DataFrame, out_prefix: str | os.PathLike[str]) -> list[Path]:
+    """`<prefix>.csv` and `<prefix>.md`, written atomically."""
+    return [
+        atomic_write_text(with_suffix(out_prefix, ".csv"), table.to_csv(index=False)),
+        atomic_write_text(with_suffix(out_prefix, ".md"), summary_markdown(table)),
+    ]

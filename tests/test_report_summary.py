@@ -1,0 +1,34 @@
+"""The per-method summary: bytes, ratio against the baseline, volume to target."""
+
+import pytest
+
+from resfed.report import load_run
+from resfed.report.summary import build_summary, summary_markdown, write_summary
+from resfed.report.testing import write_synthetic_run
+
+
+def _runs(tmp_path):
+    base = write_synthetic_run(tmp_path, variant="baseline", accuracy=(0.5, 0.9), ul_bytes_per_client=1000,
+                               dl_bytes_per_client=1000, info={"n_clients": 2})
+    small = write_synthetic_run(tmp_path, method="resfed", variant="resfed", accuracy=(0.4, 0.7, 0.86),
+                                ul_bytes_per_client=10, dl_bytes_per_client=40, info={"n_clients": 2})
+    return [load_run(base), load_run(small)]
+
+
+def test_ratios_and_volumes(tmp_path):
+    table = build_summary(_runs(tmp_path), "baseline").set_index("variant")
+    assert table.loc["resfed", "ratio_vs_baseline"] == pytest.approx(2000 / 50)
+    assert table.loc["resfed", "rounds_to_target"] == 3
+    assert table.loc["resfed", "ul_mb_to_target"] == pytest.approx(3 * 10 * 8 / 1e6)
+    assert table.loc["baseline", "ratio_vs_baseline"] == 1
+
+
+def test_writes_csv_and_markdown(tmp_path):
+    paths = write_summary(build_summary(_runs(tmp_path), "baseline"), tmp_path / "out" / "summary")
+    assert [p.suffix for p in paths] == [".csv", ".md"]
+    assert "40.0x" in summary_markdown(build_summary(_runs(tmp_path), "baseline"))
+
+
+def test_missing_baseline_is_an_error(tmp_path):
+    with pytest.raises(ValueError, match="baseline variant 'fedavg'"):
+        build_summary(_runs(tmp_path), "fedavg")

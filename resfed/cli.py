@@ -99,6 +99,11 @@ def _cmd_figure(args: argparse.Namespace) -> None:
             at_round=args.at_round, budget_mb=args.budget_mb, direction=direction,
         )
         return
+    if args.kind == "value-distributions":
+        from resfed.report.distributions import plot_value_distributions
+
+        plot_value_distributions(runs, args.out)
+        return
     plot = {"accuracy-round": report.plot_accuracy_vs_round, "accuracy-volume": report.plot_accuracy_vs_volume}
     plot[args.kind](runs, args.out)
 
@@ -187,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_summary)
 
     p = sub.add_parser("figure", help="accuracy vs round, vs cumulative volume, or vs sparsity (PNG + PDF)")
-    p.add_argument("--kind", choices=("accuracy-round", "accuracy-volume", "sparsity-ul", "sparsity-dl"), required=True)
+    p.add_argument("--kind", choices=("accuracy-round", "accuracy-volume", "sparsity-ul", "sparsity-dl", "value-distributions"), required=True)
     p.add_argument("--at-round", type=int, default=None, help="sparsity figures: accuracy at this round")
     p.add_argument("--budget-mb", type=float, default=None, help="sparsity figures: accuracy within this budget")
     p.add_argument("--runs", nargs="+", required=True, help="run directories")

@@ -28,6 +28,7 @@ from resfed.data import load_prepared, read_partition_file
 from resfed.federation import RoundRecord
 from resfed.methods import build_federation
 from resfed.models import build_model, count_parameters
+from resfed.snapshots import ValueSnapshots
 from resfed.train import TrainSettings
 
 
@@ -117,8 +118,14 @@ def run_training(
     bar = tqdm(total=spec["rounds"], initial=resumed_from, unit="round", disable=not progress,
                desc=f"{spec['dataset']}/{spec['partition']}/{spec['variant']}/seed{seed}")
 
+    snapshots = ValueSnapshots(
+        spec["variant_spec"].get("value_snapshots") or [], out_dir / "values",
+        start=federation.clients[0].held_global,
+    )
+
     def on_round(record: RoundRecord) -> None:
         records.append(record)
+        snapshots.observe(federation, record.round)
         log.write_rounds_csv(rounds_path, records, n_clients)
         if checkpointing and spec["checkpoint_every"] and len(records) % spec["checkpoint_every"] == 0:
             checkpoint.save(checkpoint_path, federation, records, identity)

@@ -113,3 +113,25 @@ def test_sparsity_figure_uses_the_compressed_direction(tmp_path):
                  "--budget-mb", "0.01", "--out", str(tmp_path / "fig")]) == 0
     assert (tmp_path / "fig.png").stat().st_size > 1000
     assert main(["figure", "--kind", "sparsity-dl", "--runs", *map(str, runs), "--out", str(tmp_path / "g")]) == 1
+
+
+def test_value_snapshots_and_their_figure(prepared, tmp_path, capsys):
+    """Fig. C.2 path: snapshots at chosen rounds, residuals from the second on, a figure."""
+    partition = tmp_path / "iid.json"
+    main(["partition", "--data", str(prepared), "--scheme", "iid", "--clients", "4", "--seed", "0",
+          "--subsample", "400", "--out", str(partition)])
+    main(["spec", "--configfile", str(TINY), "--dataset", "mnist", "--partition", "iid", "--variant", "baseline"])
+    spec = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    spec["variant_spec"]["value_snapshots"] = [1, 2]
+    run_dir = tmp_path / "run"
+    assert main(["train", "--spec", json.dumps(spec), "--data", str(prepared), "--partition", str(partition),
+                 "--out", str(run_dir), "--quiet"]) == 0
+    import numpy as np
+
+    with np.load(run_dir / "values/round0001.npz") as first, np.load(run_dir / "values/round0002.npz") as second:
+        assert set(first.files) == {"weights", "gradients"}
+        assert set(second.files) == {"weights", "gradients", "residuals"}
+        assert len(second["weights"]) == 61_706
+        assert np.abs(second["gradients"]).mean() < np.abs(second["weights"]).mean()
+    assert main(["figure", "--kind", "value-distributions", "--runs", str(run_dir), "--out", str(tmp_path / "c2")]) == 0
+    assert (tmp_path / "c2.png").stat().st_size > 1000

@@ -51,7 +51,7 @@ rule figure:
         prefix=subpath(output.png, strip_suffix=".png"),
         options=figure_options,
     wildcard_constraints:
-        kind="accuracy-round|accuracy-volume|sparsity-ul|sparsity-dl",
+        kind="accuracy-round|accuracy-volume|sparsity-ul|sparsity-dl|value-distributions",
     conda:
         "../envs/resfed.yaml"
     shell:

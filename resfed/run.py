@@ -123,15 +123,17 @@ def run_training(
         start=federation.clients[0].held_global,
     )
 
+    sent_bytes = [sum(sum(r.ul_bytes) + sum(r.dl_bytes) for r in records)]  # running total for the bar
+
     def on_round(record: RoundRecord) -> None:
         records.append(record)
         snapshots.observe(federation, record.round)
         log.write_rounds_csv(rounds_path, records, n_clients)
         if checkpointing and spec["checkpoint_every"] and len(records) % spec["checkpoint_every"] == 0:
             checkpoint.save(checkpoint_path, federation, records, identity)
-        sent = sum(sum(r.ul_bytes) + sum(r.dl_bytes) for r in records)
+        sent_bytes[0] += sum(record.ul_bytes) + sum(record.dl_bytes)
         bar.update(1)
-        bar.set_postfix(acc=f"{record.test_accuracy:.4f}", sent=f"{sent / 1e6:.2f}MB")
+        bar.set_postfix(acc=f"{record.test_accuracy:.4f}", sent=f"{sent_bytes[0] / 1e6:.2f}MB")
 
     target = spec["dataset_spec"]["target_accuracy"]
     resume = {"done": list(records)} if records else {}

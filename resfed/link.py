@@ -79,7 +79,10 @@ class LinkEnd:
         self, data: bytes, anchor: st.State, prediction: st.State, round_index: int
     ) -> tuple[st.State, st.State]:
         """Decode the residual, add the prediction, extend the trajectory; returns (model, residual)."""
-        _, residual = decode(data, self.layout, expected_method=self.method_id, expected_round=round_index)
+        device = next(iter(prediction.values())).device
+        _, residual = decode(
+            data, self.layout, expected_method=self.method_id, expected_round=round_index, device=device
+        )
         recovered = {name: prediction[name] + residual[name].to(prediction[name]) for name in prediction}
         if self.settings.predictor == "trajectory" and self.settings.order > 0:
             self.history.append(st.sub(recovered, anchor))

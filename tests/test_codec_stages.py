@@ -5,6 +5,7 @@ from __future__ import annotations
 import constriction
 import numpy as np
 import pytest
+import torch
 from codec_checks import structured
 
 from resfed.codec import MessageError
@@ -33,7 +34,7 @@ def test_keep_count_is_exact_decimal(n, sparsity, k) -> None:
 
 
 def test_top_k_ties_go_to_lower_index_and_zeros_are_never_kept() -> None:
-    magnitude = np.array([1, 3, 1, 0, 3, 1, 0], dtype=np.float32)
+    magnitude = torch.tensor([1, 3, 1, 0, 3, 1, 0], dtype=torch.float32)
     assert top_k(magnitude, 3).tolist() == [0, 1, 4]
     assert top_k(magnitude, 4).tolist() == [0, 1, 2, 4]
     assert top_k(magnitude, 7).tolist() == [0, 1, 2, 4, 5]
@@ -41,16 +42,16 @@ def test_top_k_ties_go_to_lower_index_and_zeros_are_never_kept() -> None:
 
 
 def test_global_scope_uses_one_threshold() -> None:
-    a = np.array([5.0, 0.1, 0.2], dtype=np.float32)
-    b = np.array([0.3, -4.0], dtype=np.float32)
+    a = torch.tensor([5.0, 0.1, 0.2])
+    b = torch.tensor([0.3, -4.0])
     assert [x.tolist() for x in select([a, b], 0.6, "global")] == [[0], [1]]
     assert [x.tolist() for x in select([a, b], 0.6, "tensor")] == [[0, 2], [1]]  # ceil(1.2), ceil(0.8)
     assert [x.tolist() for x in select([a, b], 0.2, "global")] == [[0, 2], [0, 1]]
 
 
 def test_median_is_lower_middle_per_sign_and_zeroing_drops_below_median() -> None:
-    flat = np.array([4.0, -1.0, 2.0, -3.0, 1.0, 3.0, -2.0], dtype=np.float32)
-    idx = np.arange(7)
+    flat = torch.tensor([4.0, -1.0, 2.0, -3.0, 1.0, 3.0, -2.0])
+    idx = torch.arange(7)
     q = quantize_signs(flat, idx, "median")
     assert (q.pos_value, q.neg_value) == (2.0, -2.0)  # positives 1,2,3,4 -> 2; negatives 1,2,3 -> 2
     assert q.values().tolist() == [2, -2, 2, -2, 2, 2, -2]
@@ -58,7 +59,7 @@ def test_median_is_lower_middle_per_sign_and_zeroing_drops_below_median() -> Non
     assert (mean.pos_value, mean.neg_value) == (2.5, -2.0)
     z = quantize_signs(flat, idx, "median_zeroing")  # median magnitude of all 7 is 2
     assert z.idx.tolist() == [0, 2, 3, 5, 6] and (z.pos_value, z.neg_value) == (3.0, -2.0)
-    one = quantize_signs(flat, np.array([0, 2]), "median")
+    one = quantize_signs(flat, torch.tensor([0, 2]), "median")
     assert one.neg_value is None and one.pos_value == 2.0
 
 
@@ -144,9 +145,9 @@ def test_canonical_table_decodes_every_code() -> None:
 
 
 def _structured_mask(shape=(24, 50), density=0.05) -> np.ndarray:
-    magnitude = structured(shape, 3).abs().numpy()
-    mask = np.zeros(magnitude.size, dtype=bool)
-    mask[top_k(magnitude.reshape(-1), int(density * magnitude.size))] = True
+    magnitude = structured(shape, 3).abs()
+    mask = np.zeros(magnitude.numel(), dtype=bool)
+    mask[top_k(magnitude.reshape(-1), int(density * magnitude.numel())).numpy()] = True
     return mask.reshape(shape)
 
 

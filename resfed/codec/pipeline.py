@@ -34,46 +34,56 @@ class Planned:
     negative: np.ndarray | None = None  # signs, only for SIGN_BOTH
 
 
-def flat_arrays(state: Mapping[str, torch.Tensor], layout: Layout) -> list[np.ndarray]:
-    """The state as flat numpy arrays in layout order (floats as float32), checked.
+def flat_tensors(state: Mapping[str, torch.Tensor], layout: Layout) -> list[torch.Tensor]:
+    """The state as flat tensors in layout order (floats as float32), checked, on their own device.
 
-    Arrays may share memory with the tensors; nothing downstream writes to them.
+    Tensors may share memory with the state; nothing downstream writes to them.
     """
     names = [s.name for s in layout]
     if set(state) != set(names):
         missing, extra = sorted(set(names) - set(state)), sorted(set(state) - set(names))
         raise ValueError(f"state does not match the layout: missing {missing}, unexpected {extra}")
-    arrays = []
+    flats = []
     for spec in layout:
         t = state[spec.name]
         if not isinstance(t, torch.Tensor) or tuple(t.shape) != spec.shape or t.dtype != spec.dtype:
             got = (type(t).__name__, getattr(t, "dtype", None), tuple(getattr(t, "shape", ())))
             raise ValueError(f"tensor {spec.name!r}: expected {spec.dtype} {spec.shape}, got {got}")
-        a = t.detach().to("cpu", torch.float32 if spec.is_float else spec.dtype).reshape(-1).numpy()
-        if spec.is_float and not np.isfinite(a).all():
+        flat = t.detach().to(torch.float32 if spec.is_float else spec.dtype).reshape(-1)
+        if spec.is_float and not bool(torch.isfinite(flat).all()):
             raise ValueError(f"tensor {spec.name!r} holds NaN or Inf; it cannot be sent")
-        arrays.append(a)
-    return arrays
+        flats.append(flat)
+    return flats
+
+
+def flat_arrays(state: Mapping[str, torch.Tensor], layout: Layout) -> list[np.ndarray]:
+    """:func:`flat_tensors` as host numpy arrays, for coders that need all of every tensor."""
+    return [flat.cpu().numpy() for flat in flat_tensors(state, layout)]
 
 
 def plan(state: Mapping[str, torch.Tensor], layout: Layout, config: CodecConfig) -> list[Planned | None]:
-    """Run sparsification and quantisation; None for a float tensor with nothing kept."""
-    arrays = flat_arrays(state, layout)
+    """Run sparsification and quantisation; None for a float tensor with nothing kept.
+
+    Both stages run where the state lives (a GPU keeps its tensors); only the kept
+    positions, signs and values, and the tensors sent raw, are copied to the host.
+    """
+    flats = flat_tensors(state, layout)
     floats = [i for i, spec in enumerate(layout) if spec.is_float]
     kept = {}
     if not config.lossless:
-        kept = dict(zip(floats, select([arrays[i] for i in floats], config.sparsity, config.scope)))
+        kept = dict(zip(floats, select([flats[i] for i in floats], config.sparsity, config.scope)))
     out: list[Planned | None] = []
     for i, spec in enumerate(layout):
-        a = arrays[i]
+        flat = flats[i]
         if i not in kept:
-            out.append(Planned(Kind.RAW, a.astype(payload_dtype(spec)).tobytes()))
-        elif kept[i].size == 0:
+            out.append(Planned(Kind.RAW, flat.cpu().numpy().astype(payload_dtype(spec)).tobytes()))
+        elif kept[i].numel() == 0:
             out.append(None)
         elif config.bits == 32:
-            out.append(Planned(Kind.FLOAT32, a[kept[i]].astype("<f4").tobytes(), kept[i]))
+            values = flat[kept[i]].cpu().numpy().astype("<f4").tobytes()
+            out.append(Planned(Kind.FLOAT32, values, kept[i].cpu().numpy()))
         else:
-            q = quantize_signs(a, kept[i], config.reconstruction)
+            q = quantize_signs(flat, kept[i], config.reconstruction)
             pair = [v for v in (q.pos_value, q.neg_value) if v is not None]
             if q.neg_value is None:
                 kind = Kind.SIGN_POS
@@ -122,21 +132,26 @@ def decode(
     *,
     expected_method: int | None = None,
     expected_round: int | None = None,
+    device: torch.device | str = "cpu",
 ) -> tuple[Header, dict[str, torch.Tensor]]:
-    """The state a message carries: float32 (or the original integer dtype) CPU tensors.
+    """The state a message carries: float32 (or the original integer dtype) tensors on ``device``.
+
+    Only the kept positions and values travel to ``device``; the dense tensors are
+    built there (a GPU receiver never copies a full tensor from the host).
 
     Raises :class:`MessageError` on anything malformed, corrupted, truncated, not finite,
     or meant for another method, round or model layout.
     """
     view = memoryview(data)
     message = unpack(view, layout, expected_method=expected_method, expected_round=expected_round)
-    flats: dict[int, np.ndarray] = {}
+    flats: dict[int, torch.Tensor] = {}
     sparse: list[tuple[Slot, Entry, np.ndarray]] = []
     for entry in message.entries:
         spec = layout[entry.index]
         try:
             if entry.kind == Kind.RAW:
-                flats[entry.index] = _raw(view[entry.offset : entry.offset + entry.length], spec)
+                raw = _raw(view[entry.offset : entry.offset + entry.length], spec)
+                flats[entry.index] = torch.from_numpy(raw).to(device)
             else:
                 slot, values = _sparse_payload(view[entry.offset : entry.offset + entry.length], entry, spec)
                 sparse.append((slot, entry, values))
@@ -150,7 +165,7 @@ def decode(
         except MessageError as error:
             raise error.located(offset=message.stream_offset) from None
         for (slot, entry, values), (idx, negative) in zip(sparse, decoded):
-            flats[entry.index] = _scatter(slot, entry.kind, values, idx, negative)
+            flats[entry.index] = _scatter(slot, entry.kind, values, idx, negative, device)
     elif message.stream_length:
         raise MessageError(
             f"{message.stream_length} stream bytes but no sparse tensor", offset=message.stream_offset
@@ -159,8 +174,10 @@ def decode(
     for index, spec in enumerate(layout):
         if index not in flats and not spec.is_float:
             raise MessageError("integer tensor missing from the message", tensor=spec.name)
-        flat = flats.get(index, np.zeros(spec.numel, dtype=np.float32))
-        out[spec.name] = torch.from_numpy(flat.reshape(spec.shape))
+        flat = flats.get(index)
+        if flat is None:
+            flat = torch.zeros(spec.numel, dtype=torch.float32, device=device)
+        out[spec.name] = flat.reshape(spec.shape)
     return message.header, out
 
 
@@ -188,11 +205,18 @@ def _sparse_payload(buf: memoryview, entry: Entry, spec: TensorSpec) -> tuple[Sl
 
 
 def _scatter(
-    slot: Slot, kind: Kind, values: np.ndarray, idx: np.ndarray | None, negative: np.ndarray | None
-) -> np.ndarray:
-    flat = np.zeros(slot.n, dtype=np.float32)
-    at = slice(None) if idx is None else idx
-    flat[at] = np.where(negative, values[1], values[0]) if kind == Kind.SIGN_BOTH else values
+    slot: Slot,
+    kind: Kind,
+    values: np.ndarray,
+    idx: np.ndarray | None,
+    negative: np.ndarray | None,
+    device: torch.device | str,
+) -> torch.Tensor:
+    """The dense flat tensor on ``device``, from the host-side kept positions and values."""
+    flat = torch.zeros(slot.n, dtype=torch.float32, device=device)
+    kept = np.where(negative, values[1], values[0]) if kind == Kind.SIGN_BOTH else values
+    at = slice(None) if idx is None else torch.as_tensor(np.asarray(idx, dtype=np.int64), device=device)
+    flat[at] = torch.as_tensor(kept, device=device)
     return flat
 
 

@@ -3,8 +3,9 @@
 The paper reconstructs positive kept values with the median of the positive ones and
 negative kept values with the median of the negative ones (per tensor here). "Median" is
 the lower middle magnitude when the count is even, so the value sent is one of the kept
-values and needs no arithmetic (reproducible bit for bit). Medians of magnitudes keep
-the two signs symmetric.
+values and needs no arithmetic (reproducible bit for bit on every device). Medians of
+magnitudes keep the two signs symmetric. The work runs in torch on the tensor's device;
+only the kept positions, their signs and the two values come back to the host.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 
 @dataclass(frozen=True)
 class SignQuantized:
-    """What the 1-bit quantiser sends for one tensor."""
+    """What the 1-bit quantiser sends for one tensor, on the host, ready for a coder."""
 
     idx: np.ndarray  # ascending kept positions (median zeroing may have dropped some)
     negative: np.ndarray  # bool, one per position
@@ -34,21 +36,20 @@ class SignQuantized:
         return out
 
 
-def lower_median(a: np.ndarray) -> np.float32:
-    """The lower middle element of a non-empty array."""
-    mid = (a.size - 1) // 2
-    return np.float32(np.partition(a, mid)[mid])
+def lower_median(a: torch.Tensor) -> np.float32:
+    """The lower middle element of a non-empty flat tensor."""
+    return np.float32(torch.kthvalue(a, (a.numel() - 1) // 2 + 1).values.item())
 
 
-def _reconstruction(magnitudes: np.ndarray, rule: str) -> np.float32 | None:
-    if magnitudes.size == 0:
+def _reconstruction(magnitudes: torch.Tensor, rule: str) -> np.float32 | None:
+    if magnitudes.numel() == 0:
         return None
-    if rule == "mean":  # fsum: exactly rounded, so independent of summation order
-        return np.float32(math.fsum(magnitudes.tolist()) / magnitudes.size)
+    if rule == "mean":  # fsum: exactly rounded, so independent of summation order and device
+        return np.float32(math.fsum(magnitudes.tolist()) / magnitudes.numel())
     return lower_median(magnitudes)
 
 
-def quantize_signs(flat: np.ndarray, idx: np.ndarray, rule: str) -> SignQuantized:
+def quantize_signs(flat: torch.Tensor, idx: torch.Tensor, rule: str) -> SignQuantized:
     """Quantise the kept entries ``flat[idx]`` (all nonzero) with ``rule``.
 
     ``rule`` is "median", "mean" or "median_zeroing"; the last first drops kept values
@@ -57,11 +58,12 @@ def quantize_signs(flat: np.ndarray, idx: np.ndarray, rule: str) -> SignQuantize
     reconstruction values: one tensor).
     """
     kept = flat[idx]
-    if rule == "median_zeroing" and idx.size:
-        survive = np.abs(kept) >= lower_median(np.abs(kept))
+    if rule == "median_zeroing" and idx.numel():
+        survive = kept.abs() >= float(lower_median(kept.abs()))
         idx, kept = idx[survive], kept[survive]
     negative = kept < 0
-    magnitude = np.abs(kept)
+    magnitude = kept.abs()
     pos = _reconstruction(magnitude[~negative], rule)
     neg = _reconstruction(magnitude[negative], rule)
-    return SignQuantized(idx, negative, pos, None if neg is None else -neg)
+    host_idx = idx.cpu().numpy()
+    return SignQuantized(host_idx, negative.cpu().numpy(), pos, None if neg is None else -neg)

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime
 import os
 import platform
 import shlex
@@ -35,7 +36,6 @@ from resfed.methods import build_method
 from resfed.models import build_model
 from resfed.train import TrainSettings, local_train
 
-DATE = "2026-11-23"
 SETTINGS = TrainSettings()  # paper defaults: SGD 0.01 / 0.9, batch 64, 1 epoch
 COMPRESSED = {"sparsity": 0.99, "bits": 1}
 
@@ -140,7 +140,7 @@ def report(args: argparse.Namespace, training: list[dict], rounds: list[dict]) -
     lines = [
         "# Batched client training (`resfed.batched`)",
         "",
-        f"Recorded {DATE} on {args.device}: {_machine(device)}.",
+        f"Recorded {datetime.date.today().isoformat()} on {args.device}: {_machine(device)}.",
         "",
         "```",
         "python " + shlex.join(["benchmarks/batched_training.py", *sys.argv[1:]]),

@@ -56,15 +56,16 @@ def local_train(
     model.train()
     optimizer = torch.optim.SGD(model.parameters(), lr=settings.lr, momentum=settings.momentum)
     loss_fn = nn.CrossEntropyLoss()
-    total_loss, total_seen = 0.0, 0
+    total_loss = torch.zeros((), dtype=torch.float64, device=inputs.device)  # on the device: no sync per step
+    total_seen = 0
     for batch in batch_schedule(len(labels), settings, generator):
         optimizer.zero_grad(set_to_none=True)
         loss = loss_fn(model(inputs[batch]), labels[batch])
         loss.backward()
         optimizer.step()
-        total_loss += loss.item() * len(batch)
+        total_loss += loss.detach().double() * len(batch)
         total_seen += len(batch)
-    return st.clone(model.state_dict()), total_loss / max(total_seen, 1)
+    return st.clone(model.state_dict()), total_loss.item() / max(total_seen, 1)
 
 
 @torch.no_grad()
@@ -78,10 +79,11 @@ def evaluate(
     """(accuracy in [0, 1], mean cross-entropy) of `state` on a test set."""
     model.load_state_dict(state)
     model.eval()
-    correct, loss_sum = 0, 0.0
+    correct = torch.zeros((), dtype=torch.int64, device=inputs.device)  # summed on the device: one sync
+    loss_sum = torch.zeros((), dtype=torch.float64, device=inputs.device)
     for start in range(0, len(labels), batch_size):
         logits = model(inputs[start : start + batch_size])
         target = labels[start : start + batch_size]
-        loss_sum += nn.functional.cross_entropy(logits, target, reduction="sum").item()
-        correct += (logits.argmax(dim=1) == target).sum().item()
-    return correct / len(labels), loss_sum / len(labels)
+        loss_sum += nn.functional.cross_entropy(logits, target, reduction="sum").double()
+        correct += (logits.argmax(dim=1) == target).sum()
+    return correct.item() / len(labels), loss_sum.item() / len(labels)

@@ -1,5 +1,7 @@
 """Config validation: defaults, clear errors naming the key and allowed values, references."""
 
+from pathlib import Path
+
 import pytest
 import yaml
 
@@ -25,6 +27,17 @@ def test_defaults_are_filled():
 def test_embedded_default_config_is_valid():
     config = load_config("config/config.yaml")
     assert config["table1"]["experiment"] in config["experiments"]
+
+
+SHIPPED_CONFIGS = sorted(
+    p for p in (Path(__file__).resolve().parent.parent / "config").glob("*.yaml") if p.name != "schema.yaml"
+)
+
+
+@pytest.mark.parametrize("path", SHIPPED_CONFIGS, ids=lambda p: p.name)
+def test_every_shipped_config_is_valid(path):
+    config = load_config(path)
+    assert config["experiments"]
 
 
 @pytest.mark.parametrize(

@@ -153,7 +153,7 @@ def run_spec(
         "method": config["variants"][variant]["method"],
         "variant_spec": copy.deepcopy(variant_spec),
         "dataset_spec": copy.deepcopy(config["datasets"][dataset]),
-        "train": copy.deepcopy(config["train"]),
+        "train": {**copy.deepcopy(config["train"]), **variant_spec.get("train", {})},
         **{
             key: config[key]
             for key in (

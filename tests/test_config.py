@@ -85,6 +85,16 @@ def test_run_spec_is_stable_and_specific(tmp_path):
     assert spec_hash(spec) != spec_hash(run_spec(config, "fmnist", "classes-5", "baseline", 4))
 
 
+def test_a_variant_overrides_some_training_keys_for_itself_only():
+    config = validate({**MINIMAL, "variants": {"baseline": {"method": "fedavg"},
+                                               "slow": {"method": "fedavg", "train": {"lr": 0.001}}}})
+    slow = run_spec(config, "fmnist", "iid", "slow", 0)["train"]
+    assert slow["lr"] == 0.001 and slow["momentum"] == 0.9 and slow["batch_size"] == 64
+    assert run_spec(config, "fmnist", "iid", "baseline", 0)["train"]["lr"] == 0.01
+    with pytest.raises(ConfigError, match="variants.slow.train"):
+        validate({**MINIMAL, "variants": {"slow": {"method": "fedavg", "train": {"lr": -1}}}})
+
+
 def test_summary_baseline_must_be_a_variant_of_the_experiment():
     bad = {**MINIMAL, "experiments": {"e": {"datasets": ["fmnist"], "partitions": ["iid"],
                                             "variants": ["baseline"], "summary_baseline": "fedavg"}}}

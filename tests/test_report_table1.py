@@ -15,6 +15,7 @@ from resfed.report import (
     paper_setting,
     write_table1,
 )
+from resfed.report.table1 import format_mb_spread
 from resfed.report.testing import write_synthetic_run
 
 ROLES = {"baseline": "baseline", "ul": "resfed-ul", "dl": "resfed-dl"}
@@ -65,7 +66,7 @@ def test_values_br_and_not_reached(runs):
     assert ul.direction == "ul"
     assert ul.cv_mean_mb == pytest.approx(0.025)
     assert (ul.n_seeds, ul.n_reached) == (3, 2)
-    assert ul.cv_text == "0.025 ± 0.00707 (2/3)"
+    assert ul.cv_text == "0.025 ± 0.007 (2/3)"
     assert ul.br == pytest.approx(1 - 0.025 / 5.0)
     assert ul.br_text == "99.50%"
     assert ul.paper_br == pytest.approx(0.9910)
@@ -145,3 +146,15 @@ def test_writers(runs, tmp_path):
         assert token in tex
     body = [ln for ln in tex.splitlines() if ln.startswith(("Baseline", "ResFed", "Method"))]
     assert body and all(ln.count("&") == 5 for ln in body)
+
+
+@pytest.mark.parametrize("mean, std, text", [
+    (0.13912, 0.00829, "0.139 ± 0.008"),
+    (0.1913, 0.0391, "0.19 ± 0.04"),
+    (19.354, 1.651, "19.35 ± 1.65"),
+    (0.14, math.nan, "0.14"),
+    (0.5, 0.0, "0.50 ± 0.00"),
+    (7150.0, 30.0, "7,150 ± 30.00"),
+])
+def test_mean_and_std_share_the_decimal_place_of_a_small_std(mean, std, text):
+    assert format_mb_spread(mean, std) == text

@@ -40,6 +40,7 @@ __all__ = [
     "build_table1",
     "dataset_label",
     "format_mb",
+    "format_mb_spread",
     "paper_rounds",
     "paper_setting",
     "partition_label",
@@ -205,14 +206,27 @@ def _mean_std(values: Sequence[float]) -> tuple[float, float]:
     return float(arr.mean()), std
 
 
-def _text(mean: float, std: float, n_reached: int, n_seeds: int, fmt=format_mb) -> str:
+def format_mb_spread(mean: float, std: float) -> str:
+    """Mean ± std in Mb, a small std to its first significant decimal and the mean to the
+    same place (``0.139 ± 0.008``, not ``0.14 ± 0.00829``)."""
+    if math.isnan(std):
+        return format_mb(mean)
+    if std == 0 or std >= 0.1 or abs(mean) >= 1000:
+        return f"{format_mb(mean)} ± {format_mb(std)}"
+    places = max(2, -math.floor(math.log10(std)))
+    return f"{mean:.{places}f} ± {std:.{places}f}"
+
+
+def _rounds_spread(mean: float, std: float) -> str:
+    return f"{mean:.1f}" if math.isnan(std) else f"{mean:.1f} ± {std:.1f}"
+
+
+def _text(mean: float, std: float, n_reached: int, n_seeds: int, spread=format_mb_spread) -> str:
     if n_seeds == 0:
         return "no runs"
     if n_reached == 0:
         return f"not reached (0/{n_seeds})"
-    s = fmt(mean)
-    if not math.isnan(std):
-        s += f" ± {fmt(std)}"
+    s = spread(mean, std)
     if n_reached < n_seeds:
         s += f" ({n_reached}/{n_seeds})"
     return s
@@ -293,8 +307,7 @@ def build_table1(runs: Sequence[Run], roles: Mapping[str, str] | None = None,
                                  if paper and role == "baseline" else math.nan),
                 "cv_text": _text(cv_mean, cv_std, n_reached, n_seeds),
                 "br_text": _pct(br),
-                "rounds_text": _text(r_mean, r_std, n_reached, n_seeds,
-                                     fmt=lambda x: f"{x:.1f}"),
+                "rounds_text": _text(r_mean, r_std, n_reached, n_seeds, spread=_rounds_spread),
             })
     return pd.DataFrame(rows, columns=_COLUMNS)
 

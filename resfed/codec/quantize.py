@@ -58,12 +58,11 @@ def quantize_signs(flat: torch.Tensor, idx: torch.Tensor, rule: str) -> SignQuan
     reconstruction values: one tensor).
     """
     kept = flat[idx]
-    if rule == "median_zeroing" and idx.numel():
-        survive = kept.abs() >= float(lower_median(kept.abs()))
-        idx, kept = idx[survive], kept[survive]
-    negative = kept < 0
     magnitude = kept.abs()
+    if rule == "median_zeroing" and idx.numel():
+        survive = magnitude >= float(lower_median(magnitude))
+        idx, kept, magnitude = idx[survive], kept[survive], magnitude[survive]
+    negative = kept < 0
     pos = _reconstruction(magnitude[~negative], rule)
     neg = _reconstruction(magnitude[negative], rule)
-    host_idx = idx.cpu().numpy()
-    return SignQuantized(host_idx, negative.cpu().numpy(), pos, None if neg is None else -neg)
+    return SignQuantized(idx.cpu().numpy(), negative.cpu().numpy(), pos, None if neg is None else -neg)

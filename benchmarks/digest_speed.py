@@ -14,11 +14,10 @@ import argparse
 import datetime
 import hashlib
 import platform
-import statistics
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 import torch
+from codec_speed import timed
 from codec_workloads import MODELS, random_residual
 
 from resfed.state import digest
@@ -33,16 +32,6 @@ def blake2b_digest(state: Mapping[str, torch.Tensor]) -> str:
     return hasher.hexdigest()
 
 
-def _median_seconds(work: Callable[[], object], repeats: int) -> float:
-    work()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=20)
@@ -55,8 +44,9 @@ def main() -> None:
     for label, build in MODELS.items():
         state = random_residual(build())
         size = sum(t.numel() * t.element_size() for t in state.values())
-        old = _median_seconds(lambda: blake2b_digest(state), args.repeats)  # noqa: B023
-        new = _median_seconds(lambda: digest(state), args.repeats)  # noqa: B023
+        blake2b_digest(state), digest(state)  # warm-up
+        old = timed(lambda: blake2b_digest(state), args.repeats)  # noqa: B023
+        new = timed(lambda: digest(state), args.repeats)  # noqa: B023
         print(f"| {label} | {size:,} | {1000 * old:.2f} | {1000 * new:.2f} | {old / new:.1f}x |")
 
 

@@ -29,6 +29,7 @@ from resfed import state as st
 from resfed.batched import train_batched, use_batched
 from resfed.codec import Layout, encode, layout_of
 from resfed.link import LOSSLESS, LinkEnd
+from resfed.method_ids import INITIAL_MODEL
 from resfed.methods import Method
 from resfed.train import TrainSettings, evaluate, local_train
 
@@ -172,7 +173,7 @@ class Federation:
         n = len(self.clients)
         ul_bytes, dl_bytes = [0] * n, [0] * n
         if round_index == 1 and self.send_initial_model:
-            initial_message = encode(self.server.global_state, self.layout, LOSSLESS, method_id=0, round_index=0)
+            initial_message = encode(self.server.global_state, self.layout, LOSSLESS, method_id=INITIAL_MODEL, round_index=0)
             for i in self.participants:
                 dl_bytes[i] += len(initial_message)
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from resfed.method_ids import METHOD_IDS
 from resfed.link import LinkSettings
 from resfed.methods.base import Method
 
-METHOD_ID = 1
+METHOD_ID = METHOD_IDS["fedavg"]
 
 
 def build(spec: Mapping[str, Any]) -> Method:

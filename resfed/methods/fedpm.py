@@ -47,6 +47,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
+from resfed.method_ids import METHOD_IDS
 from resfed import state as st
 from resfed.codec import Layout, MessageError, layout_of
 from resfed.codec.bitio import get_varint, put_varint
@@ -57,7 +58,7 @@ from resfed.methods.base import Method
 from resfed.methods.loop import OwnRoundLoop
 from resfed.train import TrainSettings, evaluate
 
-METHOD_ID = 6
+METHOD_ID = METHOD_IDS["fedpm"]
 MASK_KIND, COUNTS_KIND = 1, 2  # frame kinds: uplink mask, downlink posterior counts
 MASK_MODELS = ("global", "tensor")
 GAIN = 2.0  # signed constants +-GAIN / sqrt(fan_in), see the module docstring

@@ -25,6 +25,7 @@ import torch
 import zstandard
 from pysz import sz, szConfig, szErrorBoundMode
 
+from resfed.method_ids import METHOD_IDS
 from resfed import state as st
 from resfed.codec import Layout, MessageError
 from resfed.codec.frame import FrameHeader, pack_frame, unpack_frame
@@ -34,7 +35,7 @@ from resfed.federation import Federation
 from resfed.link import LinkEnd, LinkSettings
 from resfed.methods.base import Method
 
-METHOD_ID = 5
+METHOD_ID = METHOD_IDS["fedsz"]
 MODEL_KIND = 1  # the frame's message kind: one model state
 ZSTD, SZ = 0, 1  # per-tensor coder ids in the message
 ZSTD_LEVEL = 3

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from resfed.method_ids import METHOD_IDS
 from resfed import state as st
 from resfed.codec import Layout, MessageError
 from resfed.codec.bitio import get_varint, put_varint
@@ -46,7 +47,7 @@ from resfed.methods.base import Method
 from resfed.methods.loop import OwnRoundLoop
 from resfed.train import evaluate
 
-METHOD_ID = 7
+METHOD_ID = METHOD_IDS["igc"]
 UL_KIND, DL_KIND = 1, 2
 SUBSPACES = ("static", "k_subspace", "time_varying")
 PROJECTIONS = ("gaussian", "hadamard")

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from resfed.method_ids import METHOD_IDS
 from resfed.methods.base import Method, direction
 
-METHOD_ID = 4
+METHOD_ID = METHOD_IDS["resfed"]
 
 
 def build(spec: Mapping[str, Any]) -> Method:

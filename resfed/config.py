@@ -17,6 +17,8 @@ from typing import Any
 import jsonschema
 import yaml
 
+from resfed.partition_scheme import parse_scheme, scheme_slug
+
 SCHEMA_PATH = Path(str(resources.files("resfed") / "schema.yaml"))
 
 
@@ -82,6 +84,11 @@ def _leaf_errors(error: jsonschema.ValidationError) -> list[jsonschema.Validatio
 def _check_references(config: dict[str, Any]) -> None:
     problems = []
     for name, experiment in config["experiments"].items():
+        for index, partition in enumerate(experiment["partitions"]):
+            try:
+                parse_scheme(partition)
+            except ValueError as error:
+                problems.append(f"config key 'experiments.{name}.partitions.{index}': {error}")
         for dataset in experiment["datasets"]:
             if dataset not in config["datasets"]:
                 problems.append(
@@ -131,11 +138,6 @@ def load_config(path: str | Path) -> dict[str, Any]:
     return validate(raw)
 
 
-def partition_slug(scheme: str) -> str:
-    """Path-friendly spelling of a partition scheme (`classes:5` -> `classes-5`)."""
-    return scheme.replace(":", "-")
-
-
 def run_spec(
     config: Mapping[str, Any], dataset: str, partition: str, variant: str, seed: int
 ) -> dict[str, Any]:
@@ -147,7 +149,7 @@ def run_spec(
     variant_spec = config["variants"][variant]
     return {
         "dataset": dataset,
-        "partition": partition_slug(partition),
+        "partition": _partition_slug(partition),
         "variant": variant,
         "seed": int(seed),
         "method": config["variants"][variant]["method"],
@@ -171,6 +173,13 @@ def run_spec(
         "rounds": variant_spec.get("rounds", config["rounds"]),
         "rounds_after_target": variant_spec.get("rounds_after_target", config["rounds_after_target"]),
     }
+
+
+def _partition_slug(partition: str) -> str:
+    try:
+        return scheme_slug(partition)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
 
 
 def spec_hash(spec: Mapping[str, Any]) -> str:

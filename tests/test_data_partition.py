@@ -13,12 +13,10 @@ from resfed.data import (
     PartitionError,
     class_counts,
     make_partition,
-    parse_scheme,
     partition_hash,
     partition_prepared,
     read_partition,
     read_partition_file,
-    scheme_slug,
     write_partition,
 )
 
@@ -31,42 +29,6 @@ def assert_disjoint_and_complete(parts, n):
     flat = np.concatenate(parts)
     assert flat.size == n and np.array_equal(np.sort(flat), np.arange(n))
     assert all(p.dtype == np.int64 and np.all(np.diff(p) > 0) for p in parts)  # sorted, no repeats
-
-
-# ------------------------------------------------------------------------------ schemes
-
-
-@pytest.mark.parametrize("text, spec, slug", [
-    ("iid", "iid", "iid"),
-    ("classes:5", "classes:5", "classes-5"),
-    ("classes-2", "classes:2", "classes-2"),
-    ("dirichlet:0.5", "dirichlet:0.5", "dirichlet-0.5"),
-    ("dirichlet-0.50", "dirichlet:0.5", "dirichlet-0.5"),
-    ("dirichlet:1", "dirichlet:1", "dirichlet-1"),
-    ("dirichlet-1e-05", "dirichlet:1e-05", "dirichlet-1e-05"),
-    (" classes:50 ", "classes:50", "classes-50"),
-])
-def test_scheme_spellings(text, spec, slug):
-    s = parse_scheme(text)
-    assert s.spec == spec and s.slug == slug and scheme_slug(text) == slug
-    assert parse_scheme(s.slug) == parse_scheme(s.spec) == s
-
-
-@pytest.mark.parametrize("text, pattern", [
-    ("pathological", r"unknown partition scheme 'pathological'; allowed: iid, classes:k .* dirichlet:alpha"),
-    ("classes", r"classes needs a parameter"),
-    ("classes:0", r"k must be >= 1"),
-    ("classes:2.5", r"k must be a positive integer, got '2.5'"),
-    ("classes:-1", r"k must be a positive integer"),
-    ("dirichlet:0", r"alpha must be finite and > 0"),
-    ("dirichlet:-0.5", r"alpha must be finite and > 0"),
-    ("dirichlet:inf", r"alpha must be finite and > 0"),
-    ("dirichlet:abc", r"alpha must be a number"),
-    ("iid:3", r"iid takes no parameter"),
-])
-def test_bad_schemes(text, pattern):
-    with pytest.raises(ValueError, match=pattern):
-        parse_scheme(text)
 
 
 # --------------------------------------------------------------------------- properties

@@ -8,19 +8,18 @@
 - :mod:`.synthetic` tiny fixture datasets in the real formats
 """
 
+from resfed.partition_scheme import Scheme, parse_scheme, scheme_slug
+
 from .checksums import FileCheck, data_checksum, md5_file, verify_raw_file
 from .errors import ChecksumError, DataError, DataFormatError, DatasetMissing, PartitionError
 from .partition import (
     PartitionFile,
-    Scheme,
     class_counts,
     make_partition,
-    parse_scheme,
     partition_hash,
     partition_prepared,
     read_partition,
     read_partition_file,
-    scheme_slug,
     write_partition,
 )
 from .prepared import PreparedData, channel_stats, load_prepared, prepare, prepared_checksum, sidecar_path

@@ -6,95 +6,26 @@ All randomness comes from ``numpy.random.default_rng(seed)``, used in a fixed or
 the same inputs give the same partition on every machine. Every scheme returns disjoint,
 sorted index arrays that together cover each training sample exactly once.
 
-Schemes are written ``iid``, ``classes:k``, ``dirichlet:alpha`` (config spelling) or
-``classes-k``, ``dirichlet-alpha`` (path spelling; :func:`scheme_slug` makes it).
+Schemes are spelt as :mod:`resfed.partition_scheme` says (``classes:5`` or ``classes-5``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from resfed.atomic import atomic_write_text
+from resfed.partition_scheme import Scheme, parse_scheme
 from .errors import PartitionError
 
-ALLOWED = "iid, classes:k (or classes-k; integer k >= 1), dirichlet:alpha (or dirichlet-alpha; alpha > 0)"
 FORMAT = "resfed-partition"
 FORMAT_VERSION = 1
-_SCHEME_RE = re.compile(r"^(?P<kind>iid|classes|dirichlet)(?:[:-](?P<param>.+))?$")
-
-
-@dataclass(frozen=True)
-class Scheme:
-    """A parsed partition scheme. ``param`` is k (int) or alpha (float); None for iid."""
-
-    kind: Literal["iid", "classes", "dirichlet"]
-    param: int | float | None = None
-
-    @property
-    def spec(self) -> str:
-        """Canonical config spelling: ``iid``, ``classes:5``, ``dirichlet:0.5``."""
-        return self.kind if self.param is None else f"{self.kind}:{_fmt(self.param)}"
-
-    @property
-    def slug(self) -> str:
-        """Path spelling (no ':'): ``iid``, ``classes-5``, ``dirichlet-0.5``."""
-        return self.kind if self.param is None else f"{self.kind}-{_fmt(self.param)}"
-
-    def __str__(self) -> str:
-        return self.spec
-
-
-def _fmt(p: int | float) -> str:
-    s = repr(p)
-    return s[:-2] if isinstance(p, float) and s.endswith(".0") else s
-
-
-def parse_scheme(scheme: str | Scheme) -> Scheme:
-    """Parse ``iid`` / ``classes:k`` / ``dirichlet:alpha`` (``-`` works for ``:``).
-
-    >>> parse_scheme("classes-5").spec, parse_scheme("dirichlet:0.50").slug
-    ('classes:5', 'dirichlet-0.5')
-    """
-    if isinstance(scheme, Scheme):
-        return scheme
-    m = _SCHEME_RE.match(str(scheme).strip())
-    if not m:
-        raise ValueError(f"unknown partition scheme {scheme!r}; allowed: {ALLOWED}")
-    kind, param = m["kind"], m["param"]
-    if kind == "iid":
-        if param is not None:
-            raise ValueError(f"partition scheme {scheme!r}: iid takes no parameter; allowed: {ALLOWED}")
-        return Scheme("iid")
-    if param is None:
-        raise ValueError(f"partition scheme {scheme!r}: {kind} needs a parameter; allowed: {ALLOWED}")
-    if kind == "classes":
-        if not re.fullmatch(r"[0-9]+", param):
-            raise ValueError(f"partition scheme {scheme!r}: k must be a positive integer, got {param!r}")
-        k = int(param)
-        if k < 1:
-            raise ValueError(f"partition scheme {scheme!r}: k must be >= 1, got {k}")
-        return Scheme("classes", k)
-    try:
-        alpha = float(param)
-    except ValueError:
-        raise ValueError(f"partition scheme {scheme!r}: alpha must be a number, got {param!r}") from None
-    if not (math.isfinite(alpha) and alpha > 0):
-        raise ValueError(f"partition scheme {scheme!r}: alpha must be finite and > 0, got {param!r}")
-    return Scheme("dirichlet", alpha)
-
-
-def scheme_slug(scheme: str | Scheme) -> str:
-    """The path-friendly spelling of a scheme (``classes:5`` -> ``classes-5``)."""
-    return parse_scheme(scheme).slug
 
 
 # ------------------------------------------------------------------------------ make
@@ -186,7 +117,7 @@ def _dirichlet(labels: np.ndarray, alpha: float, n_clients: int, rng: np.random.
         sizes = np.array([sum(len(c) for c in p) for p in parts])
         if sizes.min() >= min_size:  # np.split keeps every sample, so only sizes can fail
             return [np.concatenate(p) for p in parts]
-    raise ValueError(f"dirichlet:{_fmt(alpha)}: no draw in {max_tries} gave every one of {n_clients} clients "
+    raise ValueError(f"{Scheme('dirichlet', alpha)}: no draw in {max_tries} gave every one of {n_clients} clients "
                      f">= {min_size} samples (last sizes: min {sizes.min()}, max {sizes.max()}); "
                      "raise alpha or use fewer clients")
 

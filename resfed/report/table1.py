@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from resfed.atomic import atomic_write_text
+from resfed.partition_scheme import Scheme, parse_scheme
 
 from ._io import markdown_table, with_suffix
 from .runs import Direction, Run, rounds_to_target, volume_to_target
@@ -127,10 +128,13 @@ def paper_setting(partition: str) -> str | None:
     The paper's Table 1 non-IID split is 5 of 10 classes per client, written
     ``classes:5`` in the config and ``classes-5`` in directory names.
     """
-    p = partition.strip().lower()
-    if p == "iid":
+    try:
+        scheme = parse_scheme(partition)
+    except ValueError:
+        return None
+    if scheme == Scheme("iid"):
         return "iid"
-    if p in ("classes:5", "classes-5", "classes_5"):
+    if scheme == Scheme("classes", 5):
         return "non-iid"
     return None
 

@@ -5,8 +5,9 @@ import sys
 
 from snakemake.utils import validate
 
-from resfed.config import partition_slug, run_spec
+from resfed.config import run_spec
 from resfed.config import validate as resolve_config
+from resfed.partition_scheme import SLUG_PATTERN, scheme_slug
 
 # Rules call the `resfed` CLI: find it next to the Python running Snakemake (a venv that is
 # not activated); a `--use-conda` environment puts its own bin first when activated.
@@ -28,7 +29,7 @@ wildcard_constraints:
     dataset="|".join(config["datasets"]) or "NONE",
     variant="[A-Za-z0-9_.+-]+",
     method="[a-z0-9]+",
-    partition="[a-z]+(-[0-9.]+)?",
+    partition=SLUG_PATTERN,
     seed="[0-9]+",
 
 
@@ -36,7 +37,7 @@ def experiment_runs(name):
     """run.json paths of every (dataset, partition, variant, seed) of an experiment."""
     experiment = config["experiments"][name]
     return [
-        f"results/runs/{d}/{partition_slug(p)}/{config['variants'][v]['method']}/{v}/seed{s}/run.json"
+        f"results/runs/{d}/{scheme_slug(p)}/{config['variants'][v]['method']}/{v}/seed{s}/run.json"
         for d in experiment["datasets"]
         for p in experiment["partitions"]
         for v in experiment["variants"]

@@ -48,8 +48,49 @@ def _fill_defaults(validator_class: type) -> type:
 _DefaultingValidator = _fill_defaults(jsonschema.Draft202012Validator)
 
 
+def method_keys(schema: Mapping[str, Any], method: str) -> list[str]:
+    """The keys a variant of `method` may have: the common ones and its branch's (empty if unknown)."""
+    variant = schema["$defs"]["variant"]
+    branches = [b["then"] for b in variant["allOf"] if b["if"]["properties"]["method"]["const"] == method]
+    if not branches:
+        return []
+    return sorted({*variant["properties"], *(key for b in branches for key in _property_names(schema, b))})
+
+
+def _property_names(schema: Mapping[str, Any], subschema: Mapping[str, Any]) -> set[str]:
+    names = set(subschema.get("properties", {}))
+    if "$ref" in subschema:
+        names |= _property_names(schema, _resolve(schema, subschema["$ref"]))
+    return names
+
+
+def _resolve(schema: Mapping[str, Any], ref: str) -> Mapping[str, Any]:
+    node: Any = schema
+    for part in ref.removeprefix("#/").split("/"):
+        node = node[part]
+    return node
+
+
+def _unused_keys(error: jsonschema.ValidationError, schema: Mapping[str, Any]) -> list[str]:
+    """Messages for a variant's keys that its method does not take (none when the method
+    itself is missing or unknown, or the keys failed their own checks: reported elsewhere)."""
+    variant, path = error.instance, _path(error)
+    allowed = method_keys(schema, variant.get("method")) if isinstance(variant.get("method"), str) else []
+    if not allowed:
+        return []
+    return [
+        f"config key '{path}.{key}': not used by method {variant['method']!r} (its keys: {', '.join(allowed)})"
+        for key in variant
+        if key not in allowed
+    ]
+
+
+def _path(error: jsonschema.ValidationError) -> str:
+    return ".".join(str(part) for part in error.absolute_path) or "<top level>"
+
+
 def _describe(error: jsonschema.ValidationError) -> str:
-    path = ".".join(str(part) for part in error.absolute_path) or "<top level>"
+    path = _path(error)
     message = error.message
     if error.validator == "enum":
         allowed = ", ".join(repr(v) for v in error.validator_value)
@@ -66,11 +107,19 @@ def validate(config: Mapping[str, Any]) -> dict[str, Any]:
     Raises ConfigError naming the offending key (all problems at once, most specific first).
     """
     resolved = copy.deepcopy(dict(config))
-    validator = _DefaultingValidator(load_schema())
-    errors = sorted(validator.iter_errors(resolved), key=lambda e: list(e.absolute_path))
-    if errors:
-        leaves = [best for e in errors for best in _leaf_errors(e)]
-        raise ConfigError("\n".join(dict.fromkeys(_describe(e) for e in leaves)))
+    schema = load_schema()
+    errors = sorted(_DefaultingValidator(schema).iter_errors(resolved), key=lambda e: list(e.absolute_path))
+    messages = [
+        message
+        for error in errors
+        for message in (
+            _unused_keys(error, schema)
+            if error.validator == "unevaluatedProperties"
+            else [_describe(leaf) for leaf in _leaf_errors(error)]
+        )
+    ]
+    if messages:
+        raise ConfigError("\n".join(dict.fromkeys(messages)))
     _check_references(resolved)
     return resolved
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from resfed.config import ConfigError, load_config, run_spec, spec_hash, validate
+from resfed.config import ConfigError, load_config, load_schema, method_keys, run_spec, spec_hash, validate
 
 MINIMAL = {
     "datasets": {"fmnist": {}},
@@ -21,7 +21,9 @@ def test_defaults_are_filled():
         "model": "lenet5", "target_accuracy": 0.85, "subsample": None, "test_subsample": None,
     }
     assert config["experiments"]["e"]["seeds"] == [0]
-    assert config["variants"]["baseline"]["order"] == 1
+    assert config["variants"]["baseline"] == {"method": "fedavg"}  # fedavg takes no keys of its own
+    resfed = validate(_variant_config({"method": "resfed"}))["variants"]["baseline"]
+    assert resfed["order"] == 1 and resfed["dl_anchor"] == "global"
 
 
 def test_embedded_default_config_is_valid():
@@ -100,3 +102,61 @@ def test_summary_baseline_must_be_a_variant_of_the_experiment():
                                             "variants": ["baseline"], "summary_baseline": "fedavg"}}}
     with pytest.raises(ConfigError, match="experiments.e.summary_baseline"):
         validate(bad)
+
+
+# ------------------------------------------------------------------ keys per method
+
+METHOD_KEYS = {
+    "fedavg": set(),
+    "weights": {"ul", "dl"},
+    "gradients": {"ul", "dl", "error_feedback"},
+    "resfed": {"order", "formula", "warmup", "ul", "dl", "dl_anchor"},
+    "fedsz": {"fedsz"},
+    "fedpm": {"fedpm"},
+    "igc": {"igc"},
+}
+COMMON_KEYS = {"method", "rounds", "train", "value_snapshots", "rounds_after_target"}
+SAMPLE_VALUES = {"ul": {"sparsity": 0.99, "bits": 1}, "dl": None, "error_feedback": True, "order": 1,
+                 "formula": "literal", "warmup": "full", "dl_anchor": "local", "fedsz": {}, "fedpm": {}, "igc": {}}
+
+
+def _variant_config(variant):
+    return {**MINIMAL, "variants": {"baseline": variant}}
+
+
+def test_every_registered_method_has_a_schema_branch():
+    from resfed.methods import BUILDERS, FEDERATIONS
+
+    schema = load_schema()
+    assert set(schema["$defs"]["variant"]["properties"]["method"]["enum"]) == {*BUILDERS, *FEDERATIONS}
+    for method, own in METHOD_KEYS.items():
+        assert set(method_keys(schema, method)) == COMMON_KEYS | own, method
+
+
+@pytest.mark.parametrize(("method", "key"), [
+    (method, key) for method, own in METHOD_KEYS.items() for key in sorted(set(SAMPLE_VALUES) - own)
+])
+def test_a_key_the_method_does_not_use_is_an_error(method, key):
+    with pytest.raises(ConfigError) as error:
+        validate(_variant_config({"method": method, key: SAMPLE_VALUES[key]}))
+    assert f"config key 'variants.baseline.{key}': not used by method {method!r}" in str(error.value)
+
+
+@pytest.mark.parametrize("method", sorted(METHOD_KEYS))
+def test_each_method_takes_its_own_keys(method):
+    variant = {"method": method, **{key: SAMPLE_VALUES[key] for key in METHOD_KEYS[method]}}
+    resolved = validate(_variant_config(variant))["variants"]["baseline"]
+    assert set(resolved) <= COMMON_KEYS | METHOD_KEYS[method]
+
+
+def test_snakemakes_own_validation_branches_on_the_method_too():
+    from snakemake.exceptions import WorkflowError
+    from snakemake.utils import validate as snakemake_validate
+
+    schema = str(Path(__file__).resolve().parent.parent / "config" / "schema.yaml")
+    good = validate(_variant_config({"method": "resfed", "ul": {"sparsity": 0.9}}))
+    snakemake_validate(good, schema, set_default=False)
+    bad = validate(MINIMAL)
+    bad["variants"]["baseline"]["ul"] = {"sparsity": 0.99, "bits": 1, "scope": "tensor", "reconstruction": "median"}
+    with pytest.raises(WorkflowError):
+        snakemake_validate(bad, schema, set_default=False)

@@ -1,26 +1,24 @@
 """Checkpoints of a running federation, so that a killed job resumes where it stopped.
 
-A checkpoint holds everything the rounds after it depend on: the global model, each
-client's held global and last local model, every link end's trajectory, transfer count,
-error-feedback memory and last digest, the server's view of each client, the next round's
-participants, the participant selector's RNG state, torch's global CPU RNG state and the round
-records so far. Nothing else carries over between rounds: the optimiser starts fresh each
-round (FedAvg: no momentum across rounds) and each client's batch order is drawn from
-`client_generator(seed, client, round)`, so neither needs saving; the global torch RNG is
-used by none of the current methods after the model is built, and is saved anyway so a
-method that draws from it still resumes exactly.
+A checkpoint holds `Federation.state_dict()` (every endpoint's `state_dict()`, the next
+round's participants, the participant selector's and torch's global RNG states) and the
+round records so far. Nothing else carries over between rounds: the optimiser starts
+fresh each round (FedAvg: no momentum across rounds) and each client's batch order is
+drawn from `client_generator(seed, client, round)`.
 
-Both ends of a link hold bit-identical states (checked by digest every round), and a
-lossless downlink gives every client the same global model, so each distinct state is
-stored once, keyed by its digest.
-
-A checkpoint records the run it belongs to (spec hash, data checksum, partition hash);
-resuming a different run from it is refused with a CheckpointMismatch.
+Both ends of a link hold bit-identical states and a lossless downlink gives every client
+the same global model, so every model state (a mapping of names to tensors) is stored
+once, keyed by its digest. On load every stored state is hashed again and compared with
+its key, so a damaged checkpoint (one flipped bit in any model) is refused instead of
+resumed; so is one written by a different run (spec, data or partition), or a file that
+cannot be read at all. Each error names the file and how to start the run afresh.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import pickle
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -30,116 +28,104 @@ import torch
 from resfed import state as st
 from resfed.atomic import atomic_open
 from resfed.config import spec_hash
-from resfed.federation import Federation, RoundRecord
-from resfed.link import LinkEnd
+from resfed.federation import Federation
+from resfed.records import RoundRecord
 
-FORMAT = 1
+FORMAT = 2
+_STATE = "__state__"  # marks a model state replaced by its digest
 
 
-class CheckpointMismatch(RuntimeError):
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be resumed: unreadable, damaged, or from a different run."""
+
+
+class CheckpointMismatch(CheckpointError):
     """The checkpoint on disk was written by a different run (spec, data or partition)."""
 
 
-class _Pool:
-    """Distinct states by digest: identical copies are saved once and restored as clones."""
-
-    def __init__(self, states: dict[str, st.State] | None = None) -> None:
-        self.states: dict[str, st.State] = states or {}
-
-    def put(self, state: st.State) -> str:
-        key = st.digest(state)
-        self.states.setdefault(key, state)
-        return key
-
-    def get(self, key: str) -> st.State:
-        return st.clone(self.states[key])
+def _is_state(value: Any) -> bool:
+    return isinstance(value, dict) and bool(value) and all(isinstance(v, torch.Tensor) for v in value.values())
 
 
-def _end_state(end: LinkEnd, pool: _Pool) -> dict[str, Any]:
-    return {
-        "history": [pool.put(update) for update in end.history],
-        "transfers": end.transfers,
-        "error": None if end.error is None else pool.put(end.error),
-        "last_digest": end.last_digest,
-    }
+def _pooled(value: Any, pool: dict[str, st.State]) -> Any:
+    """`value` with every model state replaced by {_STATE: digest}, the states going to `pool`."""
+    if _is_state(value):
+        key = st.digest(value)
+        pool.setdefault(key, value)
+        return {_STATE: key}
+    if isinstance(value, dict):
+        return {k: _pooled(v, pool) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_pooled(v, pool) for v in value]
+    return value
 
 
-def _restore_end(end: LinkEnd, saved: Mapping[str, Any], pool: _Pool) -> None:
-    end.history.clear()
-    end.history.extend(pool.get(key) for key in saved["history"])
-    end.transfers = saved["transfers"]
-    end.error = None if saved["error"] is None else pool.get(saved["error"])
-    end.last_digest = saved["last_digest"]
+def _unpooled(value: Any, pool: Mapping[str, st.State]) -> Any:
+    if isinstance(value, dict) and set(value) == {_STATE}:
+        return st.clone(pool[value[_STATE]])
+    if isinstance(value, dict):
+        return {k: _unpooled(v, pool) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unpooled(v, pool) for v in value]
+    return value
 
 
 def save(path: str | Path, federation: Federation, records: list[RoundRecord], identity: Mapping[str, str]) -> None:
     """Write the federation's state after `records` (atomically: a kill leaves the previous checkpoint)."""
-    pool = _Pool()
-    server = federation.server
+    pool: dict[str, st.State] = {}
     payload = {
         "format": FORMAT,
         "identity": dict(identity),
         "records": [dataclasses.asdict(r) for r in records],
-        "global": pool.put(server.global_state),
-        "clients": [
-            {
-                "held_global": pool.put(c.held_global),
-                "last_local": pool.put(c.last_local),
-                "ul_sender": _end_state(c.ul_sender, pool),
-                "dl_receiver": _end_state(c.dl_receiver, pool),
-            }
-            for c in federation.clients
-        ],
-        "server": {
-            "client_global": [pool.put(s) for s in server.client_global],
-            "client_local": [pool.put(s) for s in server.client_local],
-            "ul_receivers": [_end_state(e, pool) for e in server.ul_receivers],
-            "dl_senders": [_end_state(e, pool) for e in server.dl_senders],
-        },
-        "participants": list(federation.participants),
-        "selector": federation._selector.bit_generator.state,
-        "torch_rng": torch.get_rng_state(),
-        "states": pool.states,
+        "federation": _pooled(federation.state_dict(), pool),
+        "states": pool,
     }
     with atomic_open(path) as handle:
         torch.save(payload, handle)
 
 
+def _afresh(path: Path) -> str:
+    return f"Delete {path.parent} to start this run from round 1."
+
+
+def _read(path: Path, device: torch.device) -> dict[str, Any]:
+    try:
+        payload = torch.load(path, map_location=device, weights_only=True)
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise CheckpointError(f"checkpoint {path} cannot be read ({reason}). {_afresh(path)}") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
+        raise CheckpointError(f"checkpoint {path}: format {found!r}, this version reads {FORMAT}. {_afresh(path)}")
+    return payload
+
+
 def load(path: str | Path, federation: Federation, identity: Mapping[str, str]) -> list[RoundRecord]:
     """Restore `federation` from the checkpoint at `path`; returns the records of the rounds it holds."""
-    device = federation.server.global_state[next(iter(federation.server.global_state))].device
-    payload = torch.load(path, map_location=device, weights_only=True)
-    if payload.get("format") != FORMAT:
-        raise CheckpointMismatch(f"checkpoint {path}: format {payload.get('format')!r}, expected {FORMAT}")
+    path = Path(path)
+    initial = federation.strategy.context.initial
+    payload = _read(path, initial[next(iter(initial))].device)
+    saved_identity = payload.get("identity", {})
     differing = [
-        f"{key} {payload['identity'].get(key)} (this run: {value})"
+        f"{key} {saved_identity.get(key)} (this run: {value})"
         for key, value in identity.items()
-        if payload["identity"].get(key) != value
+        if saved_identity.get(key) != value
     ]
     if differing:
         raise CheckpointMismatch(
-            f"checkpoint {path} belongs to a different run: {'; '.join(differing)}. "
-            f"Delete it to start this run from round 1."
+            f"checkpoint {path} belongs to a different run: {'; '.join(differing)}. {_afresh(path)}"
         )
-    pool = _Pool(payload["states"])
-    server = federation.server
-    server.global_state = pool.get(payload["global"])
-    for client, saved in zip(federation.clients, payload["clients"], strict=True):
-        client.held_global = pool.get(saved["held_global"])
-        client.last_local = pool.get(saved["last_local"])
-        _restore_end(client.ul_sender, saved["ul_sender"], pool)
-        _restore_end(client.dl_receiver, saved["dl_receiver"], pool)
-    saved_server = payload["server"]
-    server.client_global = [pool.get(key) for key in saved_server["client_global"]]
-    server.client_local = [pool.get(key) for key in saved_server["client_local"]]
-    for end, saved in zip(server.ul_receivers, saved_server["ul_receivers"], strict=True):
-        _restore_end(end, saved, pool)
-    for end, saved in zip(server.dl_senders, saved_server["dl_senders"], strict=True):
-        _restore_end(end, saved, pool)
-    federation.participants = list(payload["participants"])
-    federation._selector.bit_generator.state = payload["selector"]
-    torch.set_rng_state(payload["torch_rng"].cpu())
-    return [RoundRecord(**r) for r in payload["records"]]
+    try:
+        states = payload["states"]
+        for key, state in states.items():
+            if st.digest(state) != key:
+                raise CheckpointError(
+                    f"checkpoint {path} is damaged: a stored model no longer matches its digest {key}. {_afresh(path)}"
+                )
+        federation.load_state_dict(_unpooled(payload["federation"], states))
+        return [RoundRecord(**r) for r in payload["records"]]
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise CheckpointError(f"checkpoint {path} is incomplete ({type(error).__name__}: {error}). {_afresh(path)}") from None
 
 
 def run_identity(spec: Mapping[str, Any], data_checksum: str, partition_hash: str) -> dict[str, str]:

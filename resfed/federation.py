@@ -1,25 +1,26 @@
-"""The round loop: a server endpoint and client endpoints that exchange bytes both ways.
+"""The round loop: one server and its clients exchange bytes both ways, for any method.
 
 Round t (rounds count from 1, as in Algorithm 1):
-1. every participating client trains from the global model it holds (one after another,
-   or all together as one batched computation: `batched`, on by default on CUDA);
-2. uplink: the client codes its local model (through its link's predictor and codec) and
-   the server recovers it from the bytes;
-3. the server aggregates the recovered local models (FedAvg, weighted by sample counts)
-   and evaluates the new global model;
-4. downlink: the server codes the new global model for each client of the next round and
-   the client recovers it from the bytes.
-The initial global model is built on every endpoint from the shared seed and costs 0 bytes
-(unless `send_initial_model`). Every transfer is checked: the sender's and the receiver's
-recovered models must have the same digest, or the run stops with a SyncError.
+1. every participating client trains locally from the model it holds (plain-SGD clients
+   one after another, or all together as one batched computation: `batched`, on by
+   default on CUDA);
+2. uplink: each client codes its message and the server recovers it from the bytes;
+3. the server aggregates what it recovered and its model is evaluated;
+4. downlink: the server codes a message for each client of the next round and the
+   client recovers it from the bytes.
+The method (a `resfed.strategy.Strategy`) decides what the messages hold; this loop only
+moves bytes, counts them, and compares the digests of what both ends of every transfer
+recovered. The initial global model is built on every endpoint from the shared seed and
+costs 0 bytes (unless `send_initial_model`). A round whose digests disagree is recorded
+(`sync_ok` false) and then stops the run with a SyncError.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,67 +28,22 @@ from torch import nn
 
 from resfed import state as st
 from resfed.batched import train_batched, use_batched
-from resfed.codec import Layout, encode, layout_of
-from resfed.link import LOSSLESS, LinkEnd
+from resfed.codec import encode, layout_of
+from resfed.link import LOSSLESS
 from resfed.method_ids import INITIAL_MODEL
-from resfed.methods import Method
-from resfed.train import TrainSettings, evaluate, local_train
+from resfed.records import RoundRecord, links_digest
+from resfed.strategy import Client, Diverged, RunContext, Server, Strategy
+from resfed.train import TrainSettings, evaluate
 
 
 class SyncError(RuntimeError):
-    """The two ends of a link recovered different models: their trajectories would drift."""
+    """The two ends of a link recovered different models: their trajectories would drift.
 
+    `record`: the round in which it happened, with its digests, so it can still be logged."""
 
-class Diverged(RuntimeError):
-    """A client's local model holds NaN or Inf: training diverged and the run cannot go on."""
-
-
-def _is_finite(state: st.State) -> bool:
-    return all(bool(torch.isfinite(t).all()) for t in state.values() if t.is_floating_point())
-
-
-@dataclass
-class RoundRecord:
-    round: int
-    ul_bytes: list[int]
-    dl_bytes: list[int]
-    test_accuracy: float
-    test_loss: float
-    train_loss: float
-    sync_ok: bool
-    wall_seconds: float
-
-
-@dataclass
-class ClientEndpoint:
-    """Client i: its data, the global model it holds, and its two link ends."""
-
-    index: int
-    inputs: torch.Tensor
-    labels: torch.Tensor
-    ul_sender: LinkEnd
-    dl_receiver: LinkEnd
-    held_global: st.State
-    last_local: st.State
-
-
-@dataclass
-class ServerEndpoint:
-    """The server's ends of every client's links, and what it knows each client holds."""
-
-    ul_receivers: list[LinkEnd]
-    dl_senders: list[LinkEnd]
-    client_global: list[st.State]
-    client_local: list[st.State]
-    global_state: st.State
-
-
-def _check_sync(sender: LinkEnd, receiver: LinkEnd, link: str, client: int, round_index: int) -> None:
-    if sender.last_digest != receiver.last_digest:
-        raise SyncError(
-            f"{link} link of client {client}, round {round_index}: sender recovered "
-            f"{sender.last_digest}, receiver recovered {receiver.last_digest}"
-        )
+    def __init__(self, message: str, record: RoundRecord | None = None) -> None:
+        super().__init__(message)
+        self.record = record
 
 
 def client_generator(seed: int, client: int, round_index: int) -> torch.Generator:
@@ -96,48 +52,43 @@ def client_generator(seed: int, client: int, round_index: int) -> torch.Generato
     return torch.Generator().manual_seed(int(value))
 
 
+def run_context(
+    model: nn.Module, settings: TrainSettings, seed: int, n_clients: int
+) -> RunContext:
+    """The shared context of a run; `model`'s current state is the initial global model."""
+    initial = st.clone(model.state_dict())
+    return RunContext(model, initial, layout_of(initial), settings, seed, n_clients)
+
+
 @dataclass
 class Federation:
-    """Clients and server of one run; `run_round(t)` performs round t and returns its record."""
+    """The clients and the server of one run; `run_round(t)` performs round t and returns its record.
+
+    `build` (a callable from RunContext to Strategy) makes the method's endpoints.
+    """
 
     model: nn.Module
-    method: Method
+    build: Callable[[RunContext], Strategy]
     client_data: Sequence[tuple[torch.Tensor, torch.Tensor]]
     test_data: tuple[torch.Tensor, torch.Tensor]
     settings: TrainSettings
     seed: int
     fraction: float = 1.0
     send_initial_model: bool = False
-    batched: str = "auto"
-    clients: list[ClientEndpoint] = field(init=False)
-    server: ServerEndpoint = field(init=False)
-    layout: Layout = field(init=False)
+    batched: str | bool = "auto"
+    strategy: Strategy = field(init=False)
+    clients: list[Client] = field(init=False)
+    server: Server = field(init=False)
     participants: list[int] = field(init=False)
     stopped: str | None = field(default=None, init=False)
-    checkpointable: ClassVar[bool] = True  # resfed.checkpoint saves and restores all of its state
 
     def __post_init__(self) -> None:
-        initial = st.clone(self.model.state_dict())
-        self.layout = layout_of(initial)
-        n = len(self.client_data)
-
-        def end(direction: str) -> LinkEnd:
-            settings = self.method.ul if direction == "ul" else self.method.dl
-            return LinkEnd(settings, self.layout, self.method.method_id)
-
-        self.clients = [
-            ClientEndpoint(i, x, y, end("ul"), end("dl"), st.clone(initial), st.clone(initial))
-            for i, (x, y) in enumerate(self.client_data)
-        ]
-        self.server = ServerEndpoint(
-            ul_receivers=[end("ul") for _ in range(n)],
-            dl_senders=[end("dl") for _ in range(n)],
-            client_global=[st.clone(initial) for _ in range(n)],
-            client_local=[st.clone(initial) for _ in range(n)],
-            global_state=initial,
-        )
+        context = run_context(self.model, self.settings, self.seed, len(self.client_data))
+        self.strategy = self.build(context)
+        self.clients = [self.strategy.new_client(i) for i in range(context.n_clients)]
+        self.server = self.strategy.new_server()
         self._selector = np.random.default_rng([self.seed, 7])
-        self._batched = use_batched(self.batched, initial[next(iter(initial))].device)
+        self._batched = use_batched(self.batched, context.initial[next(iter(context.initial))].device)
         self.participants = self._select()
 
     def _select(self) -> list[int]:
@@ -147,75 +98,97 @@ class Federation:
             return list(range(n))
         return sorted(self._selector.choice(n, size=count, replace=False).tolist())
 
-    @property
-    def link_memory_bits(self) -> dict[str, int]:
-        """Trajectory memory of one link end per direction (32 bits x T updates x parameters)."""
-        params = sum(spec.numel for spec in self.layout)
-        return {"ul": self.method.ul.memory_bits * params, "dl": self.method.dl.memory_bits * params}
+    def state_dict(self) -> dict[str, Any]:
+        """Everything later rounds depend on: every endpoint's state, the next round's
+        participants, the participant selector's and torch's global RNG states."""
+        return {
+            "clients": [client.state_dict() for client in self.clients],
+            "server": self.server.state_dict(),
+            "participants": list(self.participants),
+            "selector": self._selector.bit_generator.state,
+            "torch_rng": torch.get_rng_state(),
+        }
 
-    def _dl_anchor(self, view_global: st.State, view_local: st.State) -> st.State:
-        return view_local if self.method.dl_anchor == "local" else view_global
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        for client, saved in zip(self.clients, state["clients"], strict=True):
+            client.load_state_dict(saved)
+        self.server.load_state_dict(state["server"])
+        self.participants = list(state["participants"])
+        self._selector.bit_generator.state = state["selector"]
+        torch.set_rng_state(state["torch_rng"].cpu())
 
-    def _train_participants(self, round_index: int) -> list[tuple[st.State, float]]:
-        """(local model, mean loss) of every participant, one after another or batched."""
+    def _fit(self, round_index: int) -> list[float]:
+        """Local training of every participant; returns their mean losses."""
         clients = [self.clients[i] for i in self.participants]
-        generators = [client_generator(self.seed, c.index, round_index) for c in clients]
-        if self._batched:
-            data = [(c.inputs, c.labels) for c in clients]
-            return train_batched(self.model, [c.held_global for c in clients], data, self.settings, generators)
-        return [
-            local_train(self.model, c.held_global, c.inputs, c.labels, self.settings, g)
-            for c, g in zip(clients, generators)
+        data = [self.client_data[i] for i in self.participants]
+        generators = [client_generator(self.seed, i, round_index) for i in self.participants]
+        if self._batched and all(c.plain_sgd for c in clients):
+            results = train_batched(self.model, [c.training_start() for c in clients], data, self.settings, generators)
+            for client, (local, _) in zip(clients, results):
+                client.trained(local)
+            return [loss for _, loss in results]
+        return [c.fit(x, y, g) for c, (x, y), g in zip(clients, data, generators)]
+
+    def _transfer_digests(self, direction: str, clients: Sequence[int], round_index: int) -> tuple[str, str, list[str]]:
+        """(sender-side digest, receiver-side digest, a line per link whose two ends disagree)."""
+        client_side = [self.clients[i].digest(direction) for i in clients]
+        server_side = [self.server.digest(i, direction) for i in clients]
+        senders, receivers = (client_side, server_side) if direction == "ul" else (server_side, client_side)
+        link = "uplink" if direction == "ul" else "downlink"
+        differ = [
+            f"{link} link of client {i}, round {round_index}: sender recovered {a}, receiver recovered {b}"
+            for i, a, b in zip(clients, senders, receivers)
+            if a != b
         ]
+        return links_digest(senders), links_digest(receivers), differ
 
     def run_round(self, round_index: int) -> RoundRecord:
+        """Round `round_index`; raises SyncError (after recording) if two ends of a link disagree."""
         started = time.perf_counter()
         n = len(self.clients)
         ul_bytes, dl_bytes = [0] * n, [0] * n
         if round_index == 1 and self.send_initial_model:
-            initial_message = encode(self.server.global_state, self.layout, LOSSLESS, method_id=INITIAL_MODEL, round_index=0)
+            initial = self.strategy.context.initial
+            message = encode(initial, layout_of(initial), LOSSLESS, method_id=INITIAL_MODEL, round_index=0)
             for i in self.participants:
-                dl_bytes[i] += len(initial_message)
+                dl_bytes[i] += len(message)
 
-        recovered, weights, losses = [], [], []
-        for i, (local, loss) in zip(self.participants, self._train_participants(round_index)):
-            if not _is_finite(local):
-                raise Diverged(f"round {round_index}: client {i}'s local model holds NaN or Inf after training")
-            client = self.clients[i]
-            data, client.last_local = client.ul_sender.send(local, client.held_global, round_index)
-            received = self.server.ul_receivers[i].receive(data, self.server.client_global[i], round_index)
-            _check_sync(client.ul_sender, self.server.ul_receivers[i], "uplink", i, round_index)
-            self.server.client_local[i] = received
+        trained = list(self.participants)
+        losses = self._fit(round_index)
+        for i in trained:
+            data = self.clients[i].uplink(round_index)
+            self.server.receive(i, data, round_index)
             ul_bytes[i] = len(data)
-            recovered.append(received)
-            weights.append(len(client.labels))
-            losses.append(loss)
-
-        self.server.global_state = st.weighted_mean(recovered, weights)
+        sizes = [len(self.client_data[i][1]) for i in trained]
+        self.server.aggregate(round_index, trained, sizes)
         accuracy, test_loss = evaluate(
-            self.model, self.server.global_state, *self.test_data, batch_size=self.settings.eval_batch_size
+            self.model, self.server.model(), *self.test_data, batch_size=self.settings.eval_batch_size
         )
 
         self.participants = self._select()
         for i in self.participants:
-            client, sender = self.clients[i], self.server.dl_senders[i]
-            server_anchor = self._dl_anchor(self.server.client_global[i], self.server.client_local[i])
-            data, self.server.client_global[i] = sender.send(self.server.global_state, server_anchor, round_index)
-            client_anchor = self._dl_anchor(client.held_global, client.last_local)
-            client.held_global = client.dl_receiver.receive(data, client_anchor, round_index)
-            _check_sync(sender, client.dl_receiver, "downlink", i, round_index)
+            data = self.server.downlink(i, round_index)
+            self.clients[i].downlink(data, round_index)
             dl_bytes[i] += len(data)
 
-        return RoundRecord(
+        ul = self._transfer_digests("ul", trained, round_index)
+        dl = self._transfer_digests("dl", self.participants, round_index)
+        record = RoundRecord(
             round=round_index,
             ul_bytes=ul_bytes,
             dl_bytes=dl_bytes,
             test_accuracy=accuracy,
             test_loss=test_loss,
-            train_loss=float(np.average(losses, weights=weights)),
-            sync_ok=True,
+            train_loss=float(np.average(losses, weights=sizes)),
             wall_seconds=time.perf_counter() - started,
+            ul_digest_sender=ul[0],
+            ul_digest_receiver=ul[1],
+            dl_digest_sender=dl[0],
+            dl_digest_receiver=dl[1],
         )
+        if ul[2] or dl[2]:
+            raise SyncError("; ".join(ul[2] + dl[2]), record)
+        return record
 
     def run(
         self,
@@ -229,14 +202,19 @@ class Federation:
 
         `done`: the records of rounds already run (resuming from a checkpoint); rounds go on from there.
         A diverged run stops early with its reason in `self.stopped` (the rounds so far are kept).
+        A round whose links lost sync is passed to `on_round` (so it is logged), then SyncError propagates.
         """
         records = list(done)
         while not finished(records, max_rounds, target_accuracy, rounds_after_target):
             try:
                 record = self.run_round(len(records) + 1)
             except Diverged as error:
-                self.stopped = str(error)
+                self.stopped = f"round {len(records) + 1}: {error}"
                 break
+            except SyncError as error:
+                if error.record is not None and on_round is not None:
+                    on_round(error.record)
+                raise
             records.append(record)
             if on_round is not None:
                 on_round(record)

@@ -10,7 +10,9 @@ bit-identical (checked with digests by the federation loop).
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from resfed import state as st
 from resfed.codec import CodecConfig, Layout, decode, encode
@@ -105,3 +107,19 @@ class LinkEnd:
     def receive(self, data: bytes, anchor: st.State, round_index: int) -> st.State:
         """Recover the sender's model from its bytes and the shared trajectory."""
         return self._recover(data, anchor, self._prediction(anchor), round_index)[0]
+
+    def state_dict(self) -> dict[str, Any]:
+        """The trajectory, transfer count, error-feedback memory and last digest."""
+        return {
+            "history": list(self.history),
+            "transfers": self.transfers,
+            "error": self.error,
+            "last_digest": self.last_digest,
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.history.clear()
+        self.history.extend(state["history"])
+        self.transfers = state["transfers"]
+        self.error = state["error"]
+        self.last_digest = state["last_digest"]

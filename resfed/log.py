@@ -13,34 +13,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import torch
 
 import resfed
 from resfed.atomic import atomic_write_text
-from resfed.federation import RoundRecord
-
-
-def rounds_frame(records: Iterable[RoundRecord], n_clients: int) -> pd.DataFrame:
-    """One row per round: bytes per client and summed, cumulative bits per client, metrics."""
-    rows = []
-    cumulative = {"ul": 0, "dl": 0}
-    for r in records:
-        row: dict[str, Any] = {"round": r.round}
-        for direction, per_client in (("ul", r.ul_bytes), ("dl", r.dl_bytes)):
-            cumulative[direction] += sum(per_client)
-            row[f"{direction}_bytes"] = sum(per_client)
-            row.update({f"{direction}_bytes_client{i}": b for i, b in enumerate(per_client)})
-            row[f"{direction}_bits_cum_per_client"] = cumulative[direction] * 8 / n_clients
-        row.update(
-            test_accuracy=r.test_accuracy,
-            test_loss=r.test_loss,
-            train_loss=r.train_loss,
-            sync_ok=r.sync_ok,
-            wall_seconds=round(r.wall_seconds, 4),
-        )
-        rows.append(row)
-    return pd.DataFrame(rows)
+from resfed.records import RoundRecord, rounds_frame
 
 
 def write_rounds_csv(path: str | Path, records: Iterable[RoundRecord], n_clients: int) -> None:

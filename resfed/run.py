@@ -25,9 +25,10 @@ from resfed import checkpoint, log
 from resfed.atomic import atomic_write_json
 from resfed.config import spec_hash
 from resfed.data import load_prepared, read_partition_file
-from resfed.federation import RoundRecord
-from resfed.methods import build_federation
+from resfed.federation import Federation
+from resfed.methods import builder
 from resfed.models import build_model, count_parameters
+from resfed.records import RoundRecord
 from resfed.snapshots import ValueSnapshots
 from resfed.train import TrainSettings
 
@@ -92,9 +93,9 @@ def run_training(
     model = build_model(
         spec["dataset_spec"]["model"], data.channels, data.num_classes, image_size=data.x_train.shape[-1]
     ).to(device)
-    federation = build_federation(
-        spec["variant_spec"],
+    federation = Federation(
         model=model,
+        build=builder(spec["variant_spec"]),
         client_data=client_data,
         test_data=(x_test, y_test),
         settings=TrainSettings.from_dict(spec["train"]),
@@ -107,10 +108,8 @@ def run_training(
     records: list[RoundRecord] = []
     n_clients = len(client_data)
     rounds_path = out_dir / "rounds.csv"
-    # Round loops that hold state a checkpoint does not (FedPM, IGC) restart from round 1.
-    checkpointing = getattr(federation, "checkpointable", False)
     identity = checkpoint.run_identity(spec, data.checksum, partition.hash)
-    if checkpointing and checkpoint_path.exists():
+    if checkpoint_path.exists():
         records = checkpoint.load(checkpoint_path, federation, identity)
         logger.warning("%s: resuming after round %d from %s", out_dir, len(records), checkpoint_path)
         log.write_rounds_csv(rounds_path, records, n_clients)
@@ -120,7 +119,7 @@ def run_training(
 
     snapshots = ValueSnapshots(
         spec["variant_spec"].get("value_snapshots") or [], out_dir / "values",
-        start=federation.clients[0].held_global,
+        start=federation.clients[0].model(),
     )
 
     sent_bytes = [sum(sum(r.ul_bytes) + sum(r.dl_bytes) for r in records)]  # running total for the bar
@@ -129,7 +128,7 @@ def run_training(
         records.append(record)
         snapshots.observe(federation, record.round)
         log.write_rounds_csv(rounds_path, records, n_clients)
-        if checkpointing and spec["checkpoint_every"] and len(records) % spec["checkpoint_every"] == 0:
+        if spec["checkpoint_every"] and len(records) % spec["checkpoint_every"] == 0:
             checkpoint.save(checkpoint_path, federation, records, identity)
         sent_bytes[0] += sum(record.ul_bytes) + sum(record.dl_bytes)
         bar.update(1)
@@ -153,10 +152,10 @@ def run_training(
             "preprocessing": preprocessing,
             "model": spec["dataset_spec"]["model"],
             "param_count": count_parameters(model),
-            "link_memory_bits": getattr(federation, "link_memory_bits", None),
+            "link_memory_bits": federation.strategy.memory_bits,
             "n_clients": n_clients,
             "rounds_completed": len(records),
-            "stopped_early": getattr(federation, "stopped", None),
+            "stopped_early": federation.stopped,
             "resumed_after_round": resumed_from or None,
             "started": started,
             "finished": log.now(),

@@ -1,6 +1,7 @@
 """Value snapshots for Fig. C.2: one client's weights, round updates and Res-1 residuals.
 
-At the chosen rounds the values of client 0 are saved to `<run dir>/values/roundNNNN.npz`:
+At the chosen rounds the values of client 0 (as its method holds them, through the
+`resfed.strategy.Client` calls `model()` and `sent_model()`) are saved to `<run dir>/values/roundNNNN.npz`:
 `weights` (the new global model), `gradients` (the round update `w_local - w_start`, which
 with one local epoch is the learning rate times the accumulated gradients) and `residuals`
 (the Res-1 residual: this round's update minus the previous one). Only floating-point
@@ -18,6 +19,7 @@ import torch
 
 from resfed import state as st
 from resfed.atomic import atomic_open
+from resfed.federation import Federation
 
 
 def _flat(state: st.State) -> np.ndarray:
@@ -34,15 +36,16 @@ class ValueSnapshots:
         self.start = st.clone(start)
         self.previous_update: st.State | None = None
 
-    def observe(self, federation, round_index: int) -> None:  # noqa: ANN001 - a Federation
+    def observe(self, federation: Federation, round_index: int) -> None:
         if not self.rounds:
             return
-        update = st.sub(federation.server.client_local[self.client], self.start)
+        client = federation.clients[self.client]
+        update = st.sub(client.sent_model(), self.start)
         if round_index in self.rounds:
-            arrays = {"weights": _flat(federation.server.global_state), "gradients": _flat(update)}
+            arrays = {"weights": _flat(federation.server.model()), "gradients": _flat(update)}
             if self.previous_update is not None:
                 arrays["residuals"] = _flat(st.sub(update, self.previous_update))
             with atomic_open(self.directory / f"round{round_index:04d}.npz") as handle:
                 np.savez_compressed(handle, **arrays)
         self.previous_update = update
-        self.start = st.clone(federation.clients[self.client].held_global)
+        self.start = st.clone(client.model())

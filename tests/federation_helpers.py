@@ -3,7 +3,7 @@
 import torch
 
 from resfed.federation import Federation
-from resfed.methods import build_method
+from resfed.methods import builder
 from resfed.models import build_model
 from resfed.train import TrainSettings
 
@@ -22,15 +22,15 @@ def tiny_problem(n_clients: int = 4, per_client: int = 48, seed: int = 0):
     return clients, (inputs[-100:], labels[-100:])
 
 
-def make_federation(variant: dict, seed: int = 0, **kwargs) -> Federation:
+def make_federation(variant: dict, seed: int = 0, settings: TrainSettings | None = None, **kwargs) -> Federation:
     clients, test = tiny_problem(seed=seed)
     torch.manual_seed(seed)
     return Federation(
         model=build_model("lenet5", 1, 10, 28),
-        method=build_method(variant),
+        build=builder(variant),
         client_data=clients,
         test_data=test,
-        settings=TrainSettings(lr=0.05, batch_size=16),
+        settings=settings or TrainSettings(lr=0.05, batch_size=16),
         seed=seed,
         **kwargs,
     )

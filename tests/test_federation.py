@@ -4,6 +4,7 @@ import pytest
 
 from resfed import state as st
 from resfed.federation import SyncError
+from resfed.train import TrainSettings
 from federation_helpers import make_federation
 
 COMPRESSED = {"sparsity": 0.99, "bits": 1}
@@ -78,8 +79,7 @@ def test_run_stops_after_target():
 
 
 def test_divergence_stops_the_run_and_keeps_the_rounds_so_far():
-    federation = make_federation({"method": "fedavg"})
-    federation.settings = type(federation.settings)(lr=1e6, batch_size=16)
+    federation = make_federation({"method": "fedavg"}, settings=TrainSettings(lr=1e6, batch_size=16))
     records = federation.run(5)
     assert federation.stopped is not None and "NaN or Inf" in federation.stopped
     assert len(records) < 5

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from resfed.codec import MessageError, layout_of
-from resfed.methods import build_federation
+from resfed.federation import Federation
+from resfed.methods import builder
 from resfed.methods.fedpm import (
     PMSettings,
     _sample_ste,
@@ -32,8 +33,8 @@ def thetas(seed: int = 0, low: float = 0.0, high: float = 1.0) -> dict:
 def federation(fedpm: dict, per_client: int = 100, seed: int = 0, epochs: int = 2):
     clients, test = tiny_problem(per_client=per_client, seed=seed)
     torch.manual_seed(seed)
-    return build_federation(
-        {"method": "fedpm", "fedpm": fedpm}, model=build_model("lenet5", 1, 10, 28), client_data=clients,
+    return Federation(
+        build=builder({"method": "fedpm", "fedpm": fedpm}), model=build_model("lenet5", 1, 10, 28), client_data=clients,
         test_data=test, settings=TrainSettings(batch_size=16, local_epochs=epochs), seed=seed,
     )
 
@@ -73,7 +74,7 @@ def test_prior_is_reset_every_prior_reset_rounds_and_carried_in_between():
     trials = []
     for t in (1, 2, 3):
         fed.run_round(t)
-        trials.append(fed.trials)
+        trials.append(fed.server.trials)
     assert trials == [4, 8, 4]  # 4 clients a round; reset before rounds 1 and 3
 
 
@@ -128,7 +129,7 @@ def test_a_few_rounds_learn_the_tiny_problem_with_real_bytes():
 def test_models_with_batchnorm_are_refused():
     clients, test = tiny_problem()
     with pytest.raises(ValueError, match="float buffers"):
-        build_federation(
-            {"method": "fedpm"}, model=build_model("cnn", 1, 10, 28), client_data=clients, test_data=test,
+        Federation(
+            build=builder({"method": "fedpm"}), model=build_model("cnn", 1, 10, 28), client_data=clients, test_data=test,
             settings=TrainSettings(), seed=0,
         )

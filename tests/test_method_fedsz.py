@@ -6,7 +6,8 @@ import torch
 from resfed import checkpoint
 from resfed import state as st
 from resfed.codec import MessageError, layout_of
-from resfed.methods import build_federation
+from resfed.federation import Federation
+from resfed.methods import builder
 from resfed.methods.fedsz import SZSettings, decode_state, encode_state, lossy_mask
 from resfed.models import build_model
 from resfed.train import TrainSettings
@@ -23,8 +24,8 @@ def lenet_state(seed: int = 0) -> dict:
 def federation(variant: dict):
     clients, test = tiny_problem()
     torch.manual_seed(0)
-    return build_federation(
-        variant, model=build_model("lenet5", 1, 10, 28), client_data=clients, test_data=test,
+    return Federation(
+        build=builder(variant), model=build_model("lenet5", 1, 10, 28), client_data=clients, test_data=test,
         settings=TrainSettings(lr=0.05, batch_size=16), seed=0,
     )
 

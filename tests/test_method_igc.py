@@ -6,7 +6,8 @@ import torch
 
 from resfed import state as st
 from resfed.codec import MessageError, layout_of
-from resfed.methods import build_federation
+from resfed.federation import Federation
+from resfed.methods import builder
 from resfed.methods.igc import (
     BLOCK_ROWS,
     DL_KIND,
@@ -30,8 +31,8 @@ LAYOUT = layout_of({"w": torch.zeros(3, 4)})
 def federation(igc: dict, **kwargs):
     clients, test = tiny_problem()
     torch.manual_seed(0)
-    return build_federation(
-        {"method": "igc", "igc": igc}, model=build_model("lenet5", 1, 10, 28), client_data=clients,
+    return Federation(
+        build=builder({"method": "igc", "igc": igc}), model=build_model("lenet5", 1, 10, 28), client_data=clients,
         test_data=test, settings=TrainSettings(lr=0.05, batch_size=16), seed=0, **kwargs,
     )
 
@@ -125,10 +126,3 @@ def test_bad_messages_raise():
     nan = encode_blocks([(2, np.full(8, np.nan, dtype=np.float32))], LAYOUT, UL_KIND, 2)
     with pytest.raises(MessageError, match="non-finite"):
         decode_blocks(nan, LAYOUT, UL_KIND, 2, 8)
-
-
-def test_own_round_loops_refuse_to_resume_from_a_checkpoint():
-    fed = federation({"dimension": 16})
-    done = fed.run(1)
-    with pytest.raises(RuntimeError, match="cannot resume after round 1"):
-        federation({"dimension": 16}).run(2, done=done)

@@ -76,8 +76,8 @@ def killed(inputs, tmp_path_factory):
 def _run(monkeypatch, spec, data, partition, out):
     """run_training, keeping hold of its federation to read the final global model."""
     built = []
-    build = run_module.build_federation
-    monkeypatch.setattr(run_module, "build_federation", lambda *a, **k: built.append(build(*a, **k)) or built[-1])
+    build = run_module.Federation
+    monkeypatch.setattr(run_module, "Federation", lambda *a, **k: built.append(build(*a, **k)) or built[-1])
     run_module.run_training(spec, data, partition, out, progress=False)
     return built[-1]
 
@@ -111,7 +111,7 @@ def test_checkpoint_of_another_spec_is_refused(inputs, killed, tmp_path):
     spec, data, partition = inputs
     out = _copy_killed(killed, tmp_path)
     other = {**spec, "train": {**spec["train"], "lr": 0.02}}
-    with pytest.raises(checkpoint.CheckpointMismatch, match="belongs to a different run: spec_hash .*Delete it"):
+    with pytest.raises(checkpoint.CheckpointMismatch, match="belongs to a different run: spec_hash .*Delete .* to start this run from round 1"):
         run_module.run_training(other, data, partition, out, progress=False)
 
 

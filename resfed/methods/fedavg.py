@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from resfed.method_ids import METHOD_IDS
-from resfed.link import LinkSettings
-from resfed.methods.base import Method
-
-METHOD_ID = METHOD_IDS["fedavg"]
+from resfed.methods.links import LinkStrategy
+from resfed.strategy import register
 
 
-def build(spec: Mapping[str, Any]) -> Method:
-    return Method(name="fedavg", method_id=METHOD_ID, ul=LinkSettings(), dl=LinkSettings())
+@register
+class FedAvg(LinkStrategy):
+    name = "fedavg"
+    method_id = METHOD_IDS["fedavg"]

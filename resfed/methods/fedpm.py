@@ -36,9 +36,8 @@ the deterministic mask theta_global > 0.5 (``threshold``).
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import constriction
@@ -52,11 +51,8 @@ from resfed import state as st
 from resfed.codec import Layout, MessageError, layout_of
 from resfed.codec.bitio import get_varint, put_varint
 from resfed.codec.frame import FrameHeader, pack_frame, unpack_frame
-from resfed.federation import RoundRecord, SyncError, client_generator
-from resfed.link import LinkSettings
-from resfed.methods.base import Method
-from resfed.methods.loop import OwnRoundLoop
-from resfed.train import TrainSettings, evaluate
+from resfed.strategy import Client, RunContext, Server, Strategy, check_finite, register
+from resfed.train import TrainSettings
 
 METHOD_ID = METHOD_IDS["fedpm"]
 MASK_KIND, COUNTS_KIND = 1, 2  # frame kinds: uplink mask, downlink posterior counts
@@ -324,86 +320,148 @@ def posterior(ones: Mapping[str, torch.Tensor], trials: int, settings: PMSetting
     return out
 
 
-@dataclass
-class FedPMFederation(OwnRoundLoop):
-    """FedPM's round loop; reuses Federation's participants and data (`batched` does not apply)."""
+class FedPMClient(Client):
+    """A client: the theta it holds; it trains scores from it and sends one sampled mask."""
 
-    pm: PMSettings = field(default_factory=PMSettings)
-    weights: st.State = field(init=False)  # frozen, on the training device
-    mask_layout: Layout = field(init=False)
-    theta: st.State = field(init=False)  # the server's theta_global
-    client_theta: list[st.State] = field(init=False)  # the theta each client holds
-    server_view: list[st.State] = field(init=False)  # the theta the server last sent each client
-    ones: st.State = field(init=False)  # mask bits summed since the last prior reset
-    trials: int = field(init=False)  # masks received since the last prior reset
+    plain_sgd = False  # it trains scores with Adam, not the weights with SGD
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        floating_buffers = [name for name, b in self.model.named_buffers() if b.is_floating_point()]
+    def __init__(self, index: int, context: RunContext, strategy: FedPM) -> None:
+        super().__init__(index, context)
+        self.pm, self.weights, self.layout = strategy.pm, strategy.weights, strategy.mask_layout
+        self.theta = st.clone(strategy.initial_theta)
+        self.mask: st.State | None = None
+        self.sent = st.zeros_like(self.theta)  # the mask sent in the last uplink
+        self.received_digest = ""
+
+    def fit(self, inputs: torch.Tensor, labels: torch.Tensor, generator: torch.Generator) -> float:
+        scores, loss = train_scores(
+            self.context.model, self.weights, scores_of(self.theta), inputs, labels,
+            self.context.settings, self.pm.lr, generator,
+        )
+        check_finite(scores, f"client {self.index}'s scores")
+        self.trained(sample_mask({k: torch.sigmoid(s) for k, s in scores.items()}, generator))
+        return loss
+
+    def trained(self, local: st.State) -> None:
+        self.mask = local
+
+    def uplink(self, round_index: int) -> bytes:
+        if self.mask is None:
+            raise RuntimeError(f"client {self.index}: uplink before local training")
+        model_theta = self.theta if self.pm.mask_model == "global" else None
+        data = encode_mask(self.mask, self.layout, model_theta, round_index)
+        self.sent, self.mask = self.mask, None
+        return data
+
+    def downlink(self, data: bytes, round_index: int) -> None:
+        ones, trials = decode_counts(data, self.layout, self.theta, round_index)
+        self.theta = posterior(ones, trials, self.pm)
+        self.received_digest = st.digest(self.theta)
+
+    def model(self) -> st.State:
+        """The weights under the deterministic mask theta > 0.5 (evaluation samples one instead)."""
+        return {**self.context.initial, **masked(self.weights, threshold_mask(self.theta))}
+
+    def sent_model(self) -> st.State:
+        return {**self.context.initial, **masked(self.weights, self.sent)}
+
+    def digest(self, direction: str) -> str:
+        return st.digest(self.sent) if direction == "ul" else self.received_digest
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"theta": self.theta, "sent": self.sent, "received_digest": self.received_digest}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.theta, self.sent, self.received_digest = state["theta"], state["sent"], state["received_digest"]
+
+
+class FedPMServer(Server):
+    """Beta posteriors over the masks: counts since the last prior reset, and what each client holds."""
+
+    def __init__(self, context: RunContext, strategy: FedPM) -> None:
+        super().__init__(context)
+        self.pm, self.weights, self.layout = strategy.pm, strategy.weights, strategy.mask_layout
+        self.theta = st.clone(strategy.initial_theta)  # theta_global
+        self.client_view = [st.clone(strategy.initial_theta) for _ in range(context.n_clients)]
+        self.received = [st.zeros_like(self.theta) for _ in range(context.n_clients)]
+        self.ones = st.zeros_like({n: t.long() for n, t in self.theta.items()})  # mask bits since the reset
+        self.trials = 0  # masks received since the reset
+        self.counted_round = 0  # the last round whose masks entered the counts
+        self.evaluated = st.clone(context.initial)
+
+    def receive(self, client: int, data: bytes, round_index: int) -> None:
+        if round_index != self.counted_round:
+            if self.pm.prior_reset and (round_index - 1) % self.pm.prior_reset == 0:
+                self.ones, self.trials = st.zeros_like(self.ones), 0
+            self.counted_round = round_index
+        self.received[client] = decode_mask(data, self.layout, self.client_view[client], round_index)
+        for name, m in self.received[client].items():
+            self.ones[name] += m.long()
+        self.trials += 1
+
+    def aggregate(self, round_index: int, clients: Sequence[int], sizes: Sequence[int]) -> None:
+        self.theta = posterior(self.ones, self.trials, self.pm)
+        mask = (
+            threshold_mask(self.theta)
+            if self.pm.eval_mask == "threshold"
+            else sample_mask(self.theta, _generator(self.context.seed, 2, round_index))
+        )
+        self.evaluated = {**self.context.initial, **masked(self.weights, mask)}
+
+    def model(self) -> st.State:
+        return self.evaluated
+
+    def downlink(self, client: int, round_index: int) -> bytes:
+        data = encode_counts(self.ones, self.trials, self.client_view[client], self.layout, round_index)
+        self.client_view[client] = self.theta
+        return data
+
+    def digest(self, client: int, direction: str) -> str:
+        return st.digest(self.received[client] if direction == "ul" else self.client_view[client])
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "theta": self.theta,
+            "client_view": list(self.client_view),
+            "received": list(self.received),
+            "ones": self.ones,
+            "trials": self.trials,
+            "counted_round": self.counted_round,
+            "evaluated": self.evaluated,
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.theta, self.ones, self.evaluated = state["theta"], state["ones"], state["evaluated"]
+        self.client_view, self.received = list(state["client_view"]), list(state["received"])
+        self.trials, self.counted_round = state["trials"], state["counted_round"]
+
+
+def threshold_mask(theta: Mapping[str, torch.Tensor]) -> st.State:
+    """The deterministic mask theta > 0.5."""
+    return {name: (t > 0.5).float() for name, t in theta.items()}
+
+
+@register
+class FedPM(Strategy):
+    """FedPM: frozen random weights and initial scores from the shared seed (0 bytes)."""
+
+    name = "fedpm"
+    method_id = METHOD_ID
+
+    def __init__(self, spec: Mapping[str, Any], context: RunContext) -> None:
+        super().__init__(spec, context)
+        self.pm = PMSettings.from_spec(spec)
+        floating_buffers = [name for name, b in context.model.named_buffers() if b.is_floating_point()]
         if floating_buffers:
             raise ValueError(f"fedpm masks parameters only; this model has float buffers {floating_buffers}")
-        device = next(iter(self.server.global_state.values())).device
-        self.weights = {name: w.to(device) for name, w in frozen_weights(self.model, self.seed).items()}
+        device = next(iter(context.initial.values())).device
+        self.weights = {name: w.to(device) for name, w in frozen_weights(context.model, context.seed).items()}
         self.mask_layout = layout_of(self.weights)
-        theta = {name: torch.sigmoid(s).cpu() for name, s in initial_scores(self.weights, self.seed).items()}
-        self.theta = theta
-        self.client_theta = [st.clone(theta) for _ in self.clients]
-        self.server_view = [st.clone(theta) for _ in self.clients]
-        self.ones = st.zeros_like({n: t.long() for n, t in theta.items()})
-        self.trials = 0
+        scores = initial_scores(self.weights, context.seed)
+        self.initial_theta = {name: torch.sigmoid(s).cpu() for name, s in scores.items()}
 
-    def _state(self, mask: Mapping[str, torch.Tensor]) -> st.State:
-        return {**self.server.global_state, **masked(self.weights, mask)}
+    def new_client(self, index: int) -> FedPMClient:
+        return FedPMClient(index, self.context, self)
 
-    def run_round(self, round_index: int) -> RoundRecord:
-        started = time.perf_counter()
-        n = len(self.clients)
-        ul_bytes, dl_bytes, losses, sizes = [0] * n, [0] * n, [], []
-        if self.pm.prior_reset and (round_index - 1) % self.pm.prior_reset == 0:
-            self.ones, self.trials = st.zeros_like(self.ones), 0
-        for i in self.participants:
-            client = self.clients[i]
-            generator = client_generator(self.seed, i, round_index)
-            scores, loss = train_scores(
-                self.model, self.weights, scores_of(self.client_theta[i]), client.inputs, client.labels,
-                self.settings, self.pm.lr, generator,
-            )
-            mask = sample_mask({k: torch.sigmoid(s) for k, s in scores.items()}, generator)
-            model_theta = self.client_theta[i] if self.pm.mask_model == "global" else None
-            data = encode_mask(mask, self.mask_layout, model_theta, round_index)
-            received = decode_mask(data, self.mask_layout, self.server_view[i], round_index)
-            if st.digest(received) != st.digest(mask):
-                raise SyncError(f"uplink mask of client {i}, round {round_index}: decoded mask differs")
-            for name, m in received.items():
-                self.ones[name] += m.long()
-            self.trials += 1
-            ul_bytes[i] = len(data)
-            losses.append(loss)
-            sizes.append(len(client.labels))
-
-        self.theta = posterior(self.ones, self.trials, self.pm)
-        evaluation = evaluate(
-            self.model, self._state(self._eval_mask(round_index)), *self.test_data,
-            batch_size=self.settings.eval_batch_size,
-        )
-
-        self.participants = self._select()
-        for i in self.participants:
-            data = encode_counts(self.ones, self.trials, self.server_view[i], self.mask_layout, round_index)
-            ones, trials = decode_counts(data, self.mask_layout, self.client_theta[i], round_index)
-            self.client_theta[i] = posterior(ones, trials, self.pm)
-            self.server_view[i] = self.theta
-            if st.digest(self.client_theta[i]) != st.digest(self.theta):
-                raise SyncError(f"downlink of client {i}, round {round_index}: client theta differs")
-            dl_bytes[i] = len(data)
-        return self.record(round_index, started, (ul_bytes, dl_bytes), evaluation, losses, sizes)
-
-    def _eval_mask(self, round_index: int) -> st.State:
-        if self.pm.eval_mask == "threshold":
-            return {name: (t > 0.5).float() for name, t in self.theta.items()}
-        return sample_mask(self.theta, _generator(self.seed, 2, round_index))
-
-
-def build_federation(spec: Mapping[str, Any], **kwargs: Any) -> FedPMFederation:
-    method = Method(name="fedpm", method_id=METHOD_ID, ul=LinkSettings(), dl=LinkSettings())
-    return FedPMFederation(method=method, pm=PMSettings.from_spec(spec), **kwargs)
+    def new_server(self) -> FedPMServer:
+        return FedPMServer(self.context, self)

@@ -31,9 +31,9 @@ from resfed.codec import Layout, MessageError
 from resfed.codec.frame import FrameHeader, pack_frame, unpack_frame
 from resfed.codec.layout import payload_dtype
 from resfed.codec.pipeline import flat_arrays
-from resfed.federation import Federation
 from resfed.link import LinkEnd, LinkSettings
-from resfed.methods.base import Method
+from resfed.methods.links import LinkStrategy
+from resfed.strategy import RunContext, register
 
 METHOD_ID = METHOD_IDS["fedsz"]
 MODEL_KIND = 1  # the frame's message kind: one model state
@@ -160,25 +160,18 @@ class SZLinkEnd(LinkEnd):
         return self._recover_sz(data, round_index)
 
 
-@dataclass
-class FedSZFederation(Federation):
-    """The FedAvg round loop with FedSZ link ends on the directions in ``sz.directions``."""
+@register
+class FedSZ(LinkStrategy):
+    """FedAvg's links, with FedSZ link ends on the directions in ``sz.directions``."""
 
-    sz: SZSettings = field(default_factory=SZSettings)
+    name = "fedsz"
+    method_id = METHOD_ID
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        ends = {"ul": ("ul_sender", "ul_receivers"), "dl": ("dl_receiver", "dl_senders")}
-        for direction in self.sz.directions:
-            client_end, server_ends = ends[direction]
-            for i, client in enumerate(self.clients):
-                setattr(client, client_end, self._end())
-                getattr(self.server, server_ends)[i] = self._end()
+    def __init__(self, spec: Mapping[str, Any], context: RunContext) -> None:
+        super().__init__(spec, context)
+        self.sz = SZSettings.from_spec(spec)
 
-    def _end(self) -> SZLinkEnd:
-        return SZLinkEnd(LinkSettings(), self.layout, METHOD_ID, sz=self.sz)
-
-
-def build_federation(spec: Mapping[str, Any], **kwargs: Any) -> FedSZFederation:
-    method = Method(name="fedsz", method_id=METHOD_ID, ul=LinkSettings(), dl=LinkSettings())
-    return FedSZFederation(method=method, sz=SZSettings.from_spec(spec), **kwargs)
+    def link_end(self, direction: str) -> LinkEnd:
+        if direction in self.sz.directions:
+            return SZLinkEnd(LinkSettings(), self.context.layout, METHOD_ID, sz=self.sz)
+        return super().link_end(direction)

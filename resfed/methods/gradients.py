@@ -12,17 +12,17 @@ from collections.abc import Mapping
 from typing import Any
 
 from resfed.method_ids import METHOD_IDS
-from resfed.methods.base import Method, direction
+from resfed.methods.links import LinkStrategy, link_settings
+from resfed.strategy import RunContext, register
 
-METHOD_ID = METHOD_IDS["gradients"]
 
+@register
+class Gradients(LinkStrategy):
+    name = "gradients"
+    method_id = METHOD_IDS["gradients"]
 
-def build(spec: Mapping[str, Any]) -> Method:
-    feedback = bool(spec.get("error_feedback", False))
-    return Method(
-        name="gradients",
-        method_id=METHOD_ID,
-        ul=direction(spec.get("ul"), predictor="trajectory", order=0, error_feedback=feedback),
-        dl=direction(spec.get("dl"), predictor="trajectory", order=0, error_feedback=feedback),
-        dl_anchor="global",
-    )
+    def __init__(self, spec: Mapping[str, Any], context: RunContext) -> None:
+        super().__init__(spec, context)
+        feedback = bool(spec.get("error_feedback", False))
+        self.ul = link_settings(spec.get("ul"), predictor="trajectory", order=0, error_feedback=feedback)
+        self.dl = link_settings(spec.get("dl"), predictor="trajectory", order=0, error_feedback=feedback)

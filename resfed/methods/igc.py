@@ -27,10 +27,10 @@ against milliseconds, for the same accuracy (measured, benchmarks/methods.md).
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
-import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -41,11 +41,7 @@ from resfed import state as st
 from resfed.codec import Layout, MessageError
 from resfed.codec.bitio import get_varint, put_varint
 from resfed.codec.frame import FrameHeader, f32_array, pack_frame, read_f32, unpack_frame
-from resfed.federation import RoundRecord, SyncError
-from resfed.link import LinkSettings
-from resfed.methods.base import Method
-from resfed.methods.loop import OwnRoundLoop
-from resfed.train import evaluate
+from resfed.strategy import Client, RunContext, Server, Strategy, check_finite, register
 
 METHOD_ID = METHOD_IDS["igc"]
 UL_KIND, DL_KIND = 1, 2
@@ -235,69 +231,147 @@ def decode_blocks(
     return blocks
 
 
-@dataclass
-class IGCFederation(OwnRoundLoop):
-    """IGC's round loop; reuses Federation's participants, data, held models and training."""
+class Subspaces:
+    """The subspaces of a run, known to every endpoint: which one a round uses, and applying updates."""
 
-    igc: IGCSettings = field(default_factory=IGCSettings)
-    size: int = field(init=False)  # D: floating-point entries of the model
-    history: dict[int, np.ndarray] = field(init=False)  # round -> the mean coordinates it applied
-    synced: list[int] = field(init=False)  # per client, the last round whose update it applied
+    def __init__(self, settings: IGCSettings, context: RunContext) -> None:
+        self.settings, self.seed, self.layout = settings, context.seed, context.layout
+        self.size = sum(spec.numel for spec in context.layout if spec.is_float)  # D
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self.size = sum(spec.numel for spec in self.layout if spec.is_float)
-        self.history = {}
-        self.synced = [0] * len(self.clients)
-
-    def _space(self, round_index: int) -> GaussianSubspace | HadamardSubspace:
-        index = subspace_index(self.igc, self.seed, round_index)
-        return subspace(self.igc.projection, self.seed, index, self.size, self.igc.dimension)
+    def of_round(self, round_index: int) -> GaussianSubspace | HadamardSubspace:
+        index = subspace_index(self.settings, self.seed, round_index)
+        return subspace(self.settings.projection, self.seed, index, self.size, self.settings.dimension)
 
     def apply(self, state: st.State, blocks: Sequence[tuple[int, np.ndarray]]) -> st.State:
         """Add each block's P c in order: the one code path of server and clients."""
         for block_round, coordinates in blocks:
-            state = add_flat(state, self.layout, self._space(block_round).lift(torch.from_numpy(coordinates)))
+            state = add_flat(state, self.layout, self.of_round(block_round).lift(torch.from_numpy(coordinates)))
         return state
 
-    def run_round(self, round_index: int) -> RoundRecord:
-        started = time.perf_counter()
-        n, d = len(self.clients), self.igc.dimension
-        ul_bytes, dl_bytes, updates = [0] * n, [0] * n, []
-        trained = self._train_participants(round_index)
-        for i, (local, _) in zip(self.participants, trained):
-            updates.append(flatten(local, self.layout) - flatten(self.clients[i].held_global, self.layout))
-        sizes = [len(self.clients[i].labels) for i in self.participants]
-        # each client projects its own update; one batched product gives all of them at once
-        coordinates = self._space(round_index).project(torch.stack(updates, dim=1)).T.numpy()
-        received = []
-        for i, c in zip(self.participants, coordinates):
-            data = encode_blocks([(round_index, c)], self.layout, UL_KIND, round_index)
-            received.append(decode_blocks(data, self.layout, UL_KIND, round_index, d)[0][1])
-            ul_bytes[i] = len(data)
-        mean = self.igc.scale(self.size) * np.average(np.stack(received).astype(np.float64), axis=0, weights=sizes)
-        self.history[round_index] = mean.astype(np.float32)
-        self.server.global_state = self.apply(self.server.global_state, [(round_index, self.history[round_index])])
-        evaluation = evaluate(
-            self.model, self.server.global_state, *self.test_data, batch_size=self.settings.eval_batch_size
-        )
 
-        self.participants = self._select()
-        expected = st.digest(self.server.global_state)
-        for i in self.participants:
-            missed = [(r, self.history[r]) for r in range(self.synced[i] + 1, round_index + 1)]
-            data = encode_blocks(missed, self.layout, DL_KIND, round_index)
-            blocks = decode_blocks(data, self.layout, DL_KIND, round_index, d)
-            self.clients[i].held_global = self.apply(self.clients[i].held_global, blocks)
-            if st.digest(self.clients[i].held_global) != expected:
-                raise SyncError(f"downlink of client {i}, round {round_index}: client model differs from the server's")
-            self.synced[i] = round_index
-            dl_bytes[i] = len(data)
+def coordinates_digest(coordinates: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(coordinates, dtype="<f4").tobytes()).hexdigest()[:32]
+
+
+class IGCClient(Client):
+    """A client: the global model it holds; it sends its update's coordinates in this round's subspace."""
+
+    def __init__(self, index: int, context: RunContext, strategy: IGC) -> None:
+        super().__init__(index, context)
+        self.spaces = strategy.spaces
+        self.held_global = st.clone(context.initial)
+        self.local: st.State | None = None
+        self.sent = np.zeros(strategy.igc.dimension, dtype=np.float32)  # the last coordinates sent
+        self.sent_round = 0
+        self.sent_start = self.held_global  # the model the last sent update starts from
+
+    def trained(self, local: st.State) -> None:
+        check_finite(local, f"client {self.index}'s local model")
+        self.local = local
+
+    def uplink(self, round_index: int) -> bytes:
+        if self.local is None:
+            raise RuntimeError(f"client {self.index}: uplink before local training")
+        update = flatten(self.local, self.spaces.layout) - flatten(self.held_global, self.spaces.layout)
+        self.sent = self.spaces.of_round(round_index).project(update[:, None])[:, 0].numpy()
+        self.sent_round, self.sent_start, self.local = round_index, self.held_global, None
+        return encode_blocks([(round_index, self.sent)], self.spaces.layout, UL_KIND, round_index)
+
+    def downlink(self, data: bytes, round_index: int) -> None:
+        blocks = decode_blocks(data, self.spaces.layout, DL_KIND, round_index, self.spaces.settings.dimension)
+        self.held_global = self.spaces.apply(self.held_global, blocks)
+
+    def model(self) -> st.State:
+        return self.held_global
+
+    def sent_model(self) -> st.State:
+        """The round's start plus P c: the local model as far as the subspace carries it."""
+        if not self.sent_round:
+            return self.sent_start
+        return self.spaces.apply(self.sent_start, [(self.sent_round, self.sent)])
+
+    def digest(self, direction: str) -> str:
+        return coordinates_digest(self.sent) if direction == "ul" else st.digest(self.held_global)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "held_global": self.held_global,
+            "sent": torch.from_numpy(self.sent.copy()),
+            "sent_round": self.sent_round,
+            "sent_start": self.sent_start,
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.held_global, self.sent = state["held_global"], state["sent"].numpy()
+        self.sent_round, self.sent_start = state["sent_round"], state["sent_start"]
+
+
+class IGCServer(Server):
+    """The global model, the mean coordinates of the rounds some client has not applied yet,
+    and per client the last round whose update it applied."""
+
+    def __init__(self, context: RunContext, strategy: IGC) -> None:
+        super().__init__(context)
+        self.igc, self.spaces = strategy.igc, strategy.spaces
+        self.global_state = st.clone(context.initial)
+        self.received: dict[int, np.ndarray] = {}
+        self.history: dict[int, np.ndarray] = {}  # round -> the mean coordinates it applied
+        self.synced = [0] * context.n_clients
+
+    def receive(self, client: int, data: bytes, round_index: int) -> None:
+        blocks = decode_blocks(data, self.spaces.layout, UL_KIND, round_index, self.igc.dimension)
+        if [r for r, _ in blocks] != [round_index]:
+            raise MessageError(f"uplink of client {client}: expected one block of round {round_index}")
+        self.received[client] = blocks[0][1]
+
+    def aggregate(self, round_index: int, clients: Sequence[int], sizes: Sequence[int]) -> None:
+        stacked = np.stack([self.received[i] for i in clients]).astype(np.float64)
+        mean = self.igc.scale(self.spaces.size) * np.average(stacked, axis=0, weights=sizes)
+        self.history[round_index] = mean.astype(np.float32)
+        self.global_state = self.spaces.apply(self.global_state, [(round_index, self.history[round_index])])
+
+    def model(self) -> st.State:
+        return self.global_state
+
+    def downlink(self, client: int, round_index: int) -> bytes:
+        missed = [(r, self.history[r]) for r in range(self.synced[client] + 1, round_index + 1)]
+        self.synced[client] = round_index
         for r in [r for r in self.history if r <= min(self.synced)]:
             del self.history[r]
-        return self.record(round_index, started, (ul_bytes, dl_bytes), evaluation, [loss for _, loss in trained], sizes)
+        return encode_blocks(missed, self.spaces.layout, DL_KIND, round_index)
+
+    def digest(self, client: int, direction: str) -> str:
+        return coordinates_digest(self.received[client]) if direction == "ul" else st.digest(self.global_state)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "global": self.global_state,
+            "received": {str(i): torch.from_numpy(c.copy()) for i, c in self.received.items()},
+            "history": {str(r): torch.from_numpy(c.copy()) for r, c in self.history.items()},
+            "synced": list(self.synced),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.global_state = state["global"]
+        self.received = {int(i): c.numpy() for i, c in state["received"].items()}
+        self.history = {int(r): c.numpy() for r, c in state["history"].items()}
+        self.synced = list(state["synced"])
 
 
-def build_federation(spec: Mapping[str, Any], **kwargs: Any) -> IGCFederation:
-    method = Method(name="igc", method_id=METHOD_ID, ul=LinkSettings(), dl=LinkSettings())
-    return IGCFederation(method=method, igc=IGCSettings.from_spec(spec), **kwargs)
+@register
+class IGC(Strategy):
+    """IGC: plain local SGD, updates sent as coordinates in shared random subspaces."""
+
+    name = "igc"
+    method_id = METHOD_ID
+
+    def __init__(self, spec: Mapping[str, Any], context: RunContext) -> None:
+        super().__init__(spec, context)
+        self.igc = IGCSettings.from_spec(spec)
+        self.spaces = Subspaces(self.igc, context)
+
+    def new_client(self, index: int) -> IGCClient:
+        return IGCClient(index, self.context, self)
+
+    def new_server(self) -> IGCServer:
+        return IGCServer(self.context, self)

@@ -6,15 +6,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from resfed.method_ids import METHOD_IDS
-from resfed.methods.base import Method, direction
+from resfed.methods.links import LinkStrategy, link_settings
+from resfed.strategy import RunContext, register
 
-METHOD_ID = METHOD_IDS["weights"]
 
+@register
+class Weights(LinkStrategy):
+    name = "weights"
+    method_id = METHOD_IDS["weights"]
 
-def build(spec: Mapping[str, Any]) -> Method:
-    return Method(
-        name="weights",
-        method_id=METHOD_ID,
-        ul=direction(spec.get("ul"), predictor="zero"),
-        dl=direction(spec.get("dl"), predictor="zero"),
-    )
+    def __init__(self, spec: Mapping[str, Any], context: RunContext) -> None:
+        super().__init__(spec, context)
+        self.ul = link_settings(spec.get("ul"), predictor="zero")
+        self.dl = link_settings(spec.get("dl"), predictor="zero")

@@ -1,0 +1,165 @@
+"""Methods whose messages are model states sent over links: fedavg, weights, gradients,
+resfed, fedsz (and qsgd).
+
+Each client has two links (uplink, downlink), and each link a sender end and a receiver
+end (`resfed.link.LinkEnd`) that share a predictor and the trajectory of recovered models.
+A method of this family only says how each direction predicts and codes (`LinkSettings`,
+or its own link end) and where the downlink transition starts (`dl_anchor`); local
+training is plain SGD and aggregation is FedAvg (McMahan et al., 2017) of the recovered
+local models, weighted by sample counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from resfed import state as st
+from resfed.codec import CodecConfig
+from resfed.link import LinkEnd, LinkSettings
+from resfed.strategy import Client, RunContext, Server, Strategy, check_finite
+
+DL_ANCHORS = ("local", "global")
+
+
+def codec_from_spec(spec: Mapping[str, Any] | None) -> CodecConfig | None:
+    """The codec of one direction from the config (None = lossless)."""
+    return None if spec is None else CodecConfig.from_dict(dict(spec))
+
+
+def link_settings(spec: Mapping[str, Any] | None, **predictor: Any) -> LinkSettings:
+    """Link settings for one direction: lossless weights when its codec is null."""
+    codec = codec_from_spec(spec)
+    if codec is None:
+        return LinkSettings()
+    return LinkSettings(codec=codec, **predictor)
+
+
+class LinkClient(Client):
+    """Client i: the global model it holds, its last recovered local model, its two link ends."""
+
+    def __init__(self, index: int, context: RunContext, strategy: LinkStrategy) -> None:
+        super().__init__(index, context)
+        self.dl_anchor = strategy.dl_anchor
+        self.ul_sender = strategy.link_end("ul")
+        self.dl_receiver = strategy.link_end("dl")
+        self.held_global = st.clone(context.initial)
+        self.last_local = st.clone(context.initial)
+        self.local: st.State | None = None
+
+    def trained(self, local: st.State) -> None:
+        check_finite(local, f"client {self.index}'s local model")
+        self.local = local
+
+    def uplink(self, round_index: int) -> bytes:
+        if self.local is None:
+            raise RuntimeError(f"client {self.index}: uplink before local training")
+        data, self.last_local = self.ul_sender.send(self.local, self.held_global, round_index)
+        self.local = None
+        return data
+
+    def downlink(self, data: bytes, round_index: int) -> None:
+        anchor = self.last_local if self.dl_anchor == "local" else self.held_global
+        self.held_global = self.dl_receiver.receive(data, anchor, round_index)
+
+    def model(self) -> st.State:
+        return self.held_global
+
+    def sent_model(self) -> st.State:
+        return self.last_local
+
+    def digest(self, direction: str) -> str:
+        return (self.ul_sender if direction == "ul" else self.dl_receiver).last_digest
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "held_global": self.held_global,
+            "last_local": self.last_local,
+            "ul_sender": self.ul_sender.state_dict(),
+            "dl_receiver": self.dl_receiver.state_dict(),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.held_global = state["held_global"]
+        self.last_local = state["last_local"]
+        self.ul_sender.load_state_dict(state["ul_sender"])
+        self.dl_receiver.load_state_dict(state["dl_receiver"])
+
+
+class LinkServer(Server):
+    """The server's ends of every client's links, and the models it knows each client holds."""
+
+    def __init__(self, context: RunContext, strategy: LinkStrategy) -> None:
+        super().__init__(context)
+        n = context.n_clients
+        self.dl_anchor = strategy.dl_anchor
+        self.ul_receivers = [strategy.link_end("ul") for _ in range(n)]
+        self.dl_senders = [strategy.link_end("dl") for _ in range(n)]
+        self.client_global = [st.clone(context.initial) for _ in range(n)]
+        self.client_local = [st.clone(context.initial) for _ in range(n)]
+        self.global_state = st.clone(context.initial)
+
+    def receive(self, client: int, data: bytes, round_index: int) -> None:
+        self.client_local[client] = self.ul_receivers[client].receive(data, self.client_global[client], round_index)
+
+    def aggregate(self, round_index: int, clients: Sequence[int], sizes: Sequence[int]) -> None:
+        self.global_state = st.weighted_mean([self.client_local[i] for i in clients], sizes)
+
+    def model(self) -> st.State:
+        return self.global_state
+
+    def downlink(self, client: int, round_index: int) -> bytes:
+        anchor = self.client_local[client] if self.dl_anchor == "local" else self.client_global[client]
+        data, self.client_global[client] = self.dl_senders[client].send(self.global_state, anchor, round_index)
+        return data
+
+    def digest(self, client: int, direction: str) -> str:
+        return (self.ul_receivers if direction == "ul" else self.dl_senders)[client].last_digest
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "global": self.global_state,
+            "client_global": list(self.client_global),
+            "client_local": list(self.client_local),
+            "ul_receivers": [end.state_dict() for end in self.ul_receivers],
+            "dl_senders": [end.state_dict() for end in self.dl_senders],
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.global_state = state["global"]
+        self.client_global = list(state["client_global"])
+        self.client_local = list(state["client_local"])
+        for end, saved in zip(self.ul_receivers, state["ul_receivers"], strict=True):
+            end.load_state_dict(saved)
+        for end, saved in zip(self.dl_senders, state["dl_senders"], strict=True):
+            end.load_state_dict(saved)
+
+
+class LinkStrategy(Strategy):
+    """Base of the link-based methods: subclasses set `ul`, `dl` and `dl_anchor` in `__init__`.
+
+    dl_anchor: which model the downlink transition starts from, known to both ends:
+    "global" (the global model the client already holds) or "local" (the client's last
+    recovered local model, the literal reading of Algorithm 1 line 31).
+    """
+
+    ul: LinkSettings = LinkSettings()
+    dl: LinkSettings = LinkSettings()
+    dl_anchor: str = "global"
+
+    def link_end(self, direction: str) -> LinkEnd:
+        """A fresh end (sender or receiver: both run the same code) of a link in `direction`."""
+        settings = self.ul if direction == "ul" else self.dl
+        return LinkEnd(settings, self.context.layout, self.method_id)
+
+    def new_client(self, index: int) -> LinkClient:
+        return LinkClient(index, self.context, self)
+
+    def new_server(self) -> LinkServer:
+        return LinkServer(self.context, self)
+
+    @property
+    def memory_bits(self) -> dict[str, int]:
+        """Trajectory memory of one link end per direction (32 bits x T updates x parameters)."""
+        params = sum(spec.numel for spec in self.context.layout)
+        return {"ul": self.ul.memory_bits * params, "dl": self.dl.memory_bits * params}

@@ -32,7 +32,7 @@ import torch
 from resfed import link
 from resfed.batched import train_batched
 from resfed.federation import Federation, client_generator
-from resfed.methods import build_method
+from resfed.methods import builder
 from resfed.models import build_model
 from resfed.train import TrainSettings, local_train
 
@@ -90,7 +90,7 @@ def full_round(samples: int, args: argparse.Namespace, batched: str) -> dict:
     model, data = _clients("cnn", 3, 32, samples, args.clients, device)
     test = (torch.randn(args.test_samples, 3, 32, 32, device=device),
             torch.randint(0, 10, (args.test_samples,), device=device))
-    method = build_method({"method": "resfed", "order": 1, "ul": COMPRESSED, "dl": COMPRESSED})
+    method = builder({"method": "resfed", "order": 1, "ul": COMPRESSED, "dl": COMPRESSED})
     federation = Federation(model, method, data, test, SETTINGS, seed=0, batched=batched)
     codec = [0.0]
 

@@ -31,6 +31,7 @@ import pandas as pd
 
 import resfed.federation
 import resfed.link
+import resfed.strategy
 from resfed.config import load_config, run_spec
 from resfed.methods import fedpm, fedsz, igc
 from resfed.run import run_training
@@ -51,7 +52,7 @@ CODEC = [
     (igc.HadamardSubspace, "project"),
     (igc.HadamardSubspace, "lift"),
 ]
-TRAIN = [(resfed.federation, "local_train"), (resfed.federation, "train_batched"), (fedpm, "train_scores")]
+TRAIN = [(resfed.strategy, "local_train"), (resfed.federation, "train_batched"), (fedpm, "train_scores")]
 
 
 @contextlib.contextmanager

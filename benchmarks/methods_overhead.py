@@ -13,7 +13,7 @@ Two parts, both printed as Markdown (results: benchmarks/methods.md):
 
     python benchmarks/methods_overhead.py --runs /tmp/cmp/runs/*
     python benchmarks/methods_overhead.py --time --config config/compare.yaml --rounds 3 \\
-        --data results/data/fmnist.npz --partition /tmp/cmp/iid-seed0.json
+        --data results/default/data/fmnist.npz --partition /tmp/cmp/iid-seed0.json
 """
 
 from __future__ import annotations
@@ -128,7 +128,7 @@ def main() -> None:
     parser.add_argument("--time", action="store_true", help="time codec vs training for every variant of --config")
     parser.add_argument("--config", default="config/compare.yaml")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--data", default="results/data/fmnist.npz")
+    parser.add_argument("--data", default="results/default/data/fmnist.npz")
     parser.add_argument("--partition", help="partition file of the config's first dataset and partition")
     args = parser.parse_args()
     if args.runs:

@@ -62,23 +62,6 @@ def test_help_lists_subcommands():
         assert command in out
 
 
-def test_snakemake_runs_the_whole_dag(tmp_path):
-    """The tiny config through Snakemake: partitions, 3 runs, Table 1, audit, figures."""
-    result = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path),
-         "--configfile", str(TINY), "--cores", "2", "--quiet"],
-        capture_output=True, text=True, cwd=REPO,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    table = pd.read_csv(tmp_path / "results/tables/table1.csv")
-    assert not table.empty
-    for name in ("table1.md", "table1.tex", "audit.csv"):
-        assert (tmp_path / "results/tables" / name).stat().st_size > 0
-    assert (tmp_path / "results/figures/table1/accuracy-volume.png").stat().st_size > 1000
-    summary = pd.read_csv(tmp_path / "results/tables/table1-summary.csv").set_index("variant")
-    assert summary.loc["resfed-ul", "ratio_vs_baseline"] > 1.5
-
-
 def test_snakemake_rejects_a_bad_config_with_the_key(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(TINY.read_text().replace("clients: 4", "clients: 0"))

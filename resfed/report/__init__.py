@@ -3,9 +3,9 @@
 Typical use::
 
     from resfed.report import load_runs, build_table1, write_table1
-    runs = load_runs("results/runs")
+    runs = load_runs("results/default/runs")
     write_table1(build_table1(runs, {"baseline": "baseline", "ul": "resfed-ul",
-                                     "dl": "resfed-dl"}), "results/tables/table1")
+                                     "dl": "resfed-dl"}), "results/default/tables/table1")
 
 The figure functions are imported lazily: they pull in seaborn and select matplotlib's
 Agg backend, which tables and audits do not need.

@@ -1,6 +1,6 @@
 """Load finished runs and compute what Table 1 is made of.
 
-A run is one directory ``results/runs/<dataset>/<partition>/<method>/<variant>/seed<k>/``
+A run is one directory ``<results>/runs/<dataset>/<partition>/<method>/<variant>/<run key>/seed<k>/``
 holding ``run.json`` (identity, target, provenance) and ``rounds.csv`` (one row per
 round, bytes actually sent, cumulative bits per client, accuracy). Everything in the
 report is computed from these two files only, so a reviewer can redo any number by hand.

@@ -5,9 +5,10 @@ import sys
 
 from snakemake.utils import validate
 
+from resfed import layout
 from resfed.config import run_spec
 from resfed.config import validate as resolve_config
-from resfed.partition_scheme import SLUG_PATTERN, scheme_slug
+from resfed.partition_scheme import SLUG_PATTERN
 
 # Rules call the `resfed` CLI: find it next to the Python running Snakemake (a venv that is
 # not activated); a `--use-conda` environment puts its own bin first when activated.
@@ -23,6 +24,13 @@ config.update(resolve_config(config))
 # Defaults are filled by resolve_config above (Snakemake's set_default cannot descend into
 # nullable objects such as a direction whose codec is null).
 validate(config, schema="../../config/schema.yaml", set_default=False)
+config["results"] = layout.results_root(config, workflow.overwrite_configfiles)
+
+
+def results(path):
+    """`path` under this config's results root (resfed/layout.py)."""
+    return f"{config['results']}/{path}"
+
 
 
 wildcard_constraints:
@@ -31,13 +39,15 @@ wildcard_constraints:
     method="[a-z0-9]+",
     partition=SLUG_PATTERN,
     seed="[0-9]+",
+    run_key=layout.RUN_KEY_PATTERN,
+    split=layout.SPLIT_KEY_PATTERN,
 
 
 def experiment_runs(name):
     """run.json paths of every (dataset, partition, variant, seed) of an experiment."""
     experiment = config["experiments"][name]
     return [
-        f"results/runs/{d}/{scheme_slug(p)}/{config['variants'][v]['method']}/{v}/seed{s}/run.json"
+        f"{layout.run_dir(config, d, p, v, s)}/run.json"
         for d in experiment["datasets"]
         for p in experiment["partitions"]
         for v in experiment["variants"]
@@ -61,9 +71,18 @@ def experiment_run_files(wildcards):
     return experiment_runs(wildcards.experiment)
 
 
-def partition_subsample(wildcards):
+def run_partition(wildcards):
+    return layout.partition_file(config, wildcards.dataset, wildcards.partition, int(wildcards.seed))
+
+
+def partition_split(wildcards):
+    """--clients and --subsample of this config, which the path's split key must name."""
+    if wildcards.split != layout.split_key(config, wildcards.dataset):
+        raise ValueError(
+            f"partition key {wildcards.split} is not this config's {layout.split_key(config, wildcards.dataset)}"
+        )
     subsample = config["datasets"][wildcards.dataset]["subsample"]
-    return f"--subsample {subsample}" if subsample else ""
+    return f"--clients {config['clients']}" + (f" --subsample {subsample}" if subsample else "")
 
 
 def train_spec(wildcards):
@@ -73,18 +92,23 @@ def train_spec(wildcards):
         raise ValueError(
             f"variant {wildcards.variant!r} uses method {spec['method']!r}, not {wildcards.method!r}"
         )
+    if layout.run_key(spec) != wildcards.run_key:
+        raise ValueError(
+            f"run key {wildcards.run_key} is not that of variant {wildcards.variant!r} in this config "
+            f"({layout.run_key(spec)}): a run directory holds one spec only"
+        )
     return json.dumps(spec, sort_keys=True)
 
 
 def get_final_output():
     outputs = []
     if config["table1"]:
-        outputs += expand("results/tables/table1.{ext}", ext=("csv", "md", "tex"))
-        outputs += expand("results/tables/audit.{ext}", ext=("csv", "md"))
+        outputs += expand(results("tables/table1.{ext}"), ext=("csv", "md", "tex"))
+        outputs += expand(results("tables/audit.{ext}"), ext=("csv", "md"))
     for name, experiment in config["experiments"].items():
-        outputs += expand("results/figures/{experiment}/{kind}.png", experiment=name, kind=experiment["figures"])
+        outputs += expand(results("figures/{experiment}/{kind}.png"), experiment=name, kind=experiment["figures"])
         if experiment["summary_baseline"]:
-            outputs += expand("results/tables/{experiment}-summary.{ext}", experiment=name, ext=("csv", "md"))
+            outputs += expand(results("tables/{experiment}-summary.{ext}"), experiment=name, ext=("csv", "md"))
     return outputs
 
 
@@ -95,7 +119,7 @@ def table1_roles(wildcards):
 def datasets_to_prepare():
     """Datasets used by some experiment whose prepared .npz does not exist yet."""
     used = {d for experiment in config["experiments"].values() for d in experiment["datasets"]}
-    return sorted(d for d in used if not os.path.exists(f"results/data/{d}.npz"))
+    return sorted(d for d in used if not os.path.exists(results(f"data/{d}.npz")))
 
 
 onstart:

@@ -1,8 +1,8 @@
 rule prepare:
     output:
-        "results/data/{dataset}.npz",
+        results("data/{dataset}.npz"),
     log:
-        "results/logs/prepare/{dataset}.log",
+        results("logs/prepare/{dataset}.log"),
     params:
         root=config["data_root"],
     conda:
@@ -13,16 +13,15 @@ rule prepare:
 
 rule partition:
     input:
-        "results/data/{dataset}.npz",
+        results("data/{dataset}.npz"),
     output:
-        "results/partitions/{dataset}/{partition}/seed{seed}.json",
+        results("partitions/{dataset}/{partition}/{split}/seed{seed}.json"),
     log:
-        "results/logs/partition/{dataset}/{partition}/seed{seed}.log",
+        results("logs/partition/{dataset}/{partition}/{split}/seed{seed}.log"),
     params:
-        clients=config["clients"],
-        subsample=partition_subsample,
+        split=partition_split,
     conda:
         "../envs/resfed.yaml"
     shell:
-        "resfed partition --data {input} --scheme {wildcards.partition} --clients {params.clients}"
-        " --seed {wildcards.seed} {params.subsample} --out {output} > {log} 2>&1"
+        "resfed partition --data {input} --scheme {wildcards.partition} {params.split}"
+        " --seed {wildcards.seed} --out {output} > {log} 2>&1"

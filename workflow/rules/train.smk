@@ -1,12 +1,12 @@
 rule train:
     input:
-        data="results/data/{dataset}.npz",
-        partition="results/partitions/{dataset}/{partition}/seed{seed}.json",
+        data=results("data/{dataset}.npz"),
+        partition=run_partition,
     output:
-        run="results/runs/{dataset}/{partition}/{method}/{variant}/seed{seed}/run.json",
-        rounds="results/runs/{dataset}/{partition}/{method}/{variant}/seed{seed}/rounds.csv",
+        run=results("runs/{dataset}/{partition}/{method}/{variant}/{run_key}/seed{seed}/run.json"),
+        rounds=results("runs/{dataset}/{partition}/{method}/{variant}/{run_key}/seed{seed}/rounds.csv"),
     log:
-        "results/logs/train/{dataset}/{partition}/{method}/{variant}/seed{seed}.log",
+        results("logs/train/{dataset}/{partition}/{method}/{variant}/{run_key}/seed{seed}.log"),
     params:
         spec=train_spec,
         out=subpath(output.run, parent=True),

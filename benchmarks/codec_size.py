@@ -33,7 +33,7 @@ def main() -> None:
         (f"round {t + 1} {kind}", r[kind]) for t, r in enumerate(rounds) for kind in ("res0", "res1")
     ]
     residuals = [(name, s) for name, s in residuals if name != "round 1 res1"]  # == round 1 res0
-    dense = measure(residuals[0][1])["dense_bytes"]
+    dense = measure(residuals[0][1], sparsity=0.0, bits=32)["dense_bytes"]
     settings = {
         "per tensor, median (paper)": dict(sparsity=0.99, bits=1),
         "global, median zeroing (official code)": dict(

@@ -31,7 +31,7 @@ class LinkSettings:
 
     codec: CodecConfig = LOSSLESS
     predictor: str = "zero"
-    order: int = 0
+    order: int = 1
     formula: str = "extrapolation"
     warmup: str = "full"
     error_feedback: bool = False

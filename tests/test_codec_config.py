@@ -31,8 +31,8 @@ def test_invalid_config_names_field_and_choices(kwargs, fragment) -> None:
 
 
 def test_defaults_lossless_and_dict_roundtrip() -> None:
-    config = CodecConfig()
-    assert config.lossless and config.coder == DEFAULT_CODER == "context"
+    config = CodecConfig(sparsity=0.0, bits=32)
+    assert config.lossless and CodecConfig().coder == DEFAULT_CODER == "context"
     assert not CodecConfig(sparsity=0.5).lossless and not CodecConfig(bits=1).lossless
     lossy = CodecConfig(sparsity=0.99, bits=1, scope="global", reconstruction="mean", coder="golomb")
     assert CodecConfig.from_dict(lossy.to_dict()) == lossy

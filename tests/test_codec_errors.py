@@ -121,7 +121,7 @@ def test_integer_tensor_must_be_raw_and_present() -> None:
 
 def test_non_finite_values() -> None:
     expect(forge([sign_pos(0, 1, float("nan")), RAW_INT], b"\x80"), "non-finite value nan", "tensor 'w'")
-    lossless = bytearray(message(CodecConfig()))
+    lossless = bytearray(message(CodecConfig(sparsity=0.0, bits=32)))
     start = lossless.index(np.array([STATE["w"].reshape(-1)[3].item()], "<f4").tobytes())
     lossless[start : start + 4] = np.array([np.inf], "<f4").tobytes()
     expect(recrc(lossless), "non-finite value inf", "tensor 'w'")

@@ -30,7 +30,7 @@ STATE = {
     * torch.tensor([2.0 ** -(j * 5 % 8) for j in range(64)]),
 }
 CONFIGS = {
-    "lossless": CodecConfig(),
+    "lossless": CodecConfig(sparsity=0.0, bits=32),
     "f32_s50_golomb": CodecConfig(sparsity=0.5, bits=32, coder="golomb"),
     **{
         f"sign_s90_{c}": CodecConfig(sparsity=0.9, bits=1, coder=c)

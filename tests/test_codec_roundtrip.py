@@ -65,7 +65,7 @@ def test_lossless_is_bit_exact() -> None:
     tiny = torch.tensor([1e-45, -1e-45, 1e-40], dtype=torch.float32)
     w = torch.cat([torch.tensor([0.0, -0.0, 3.4e38, -3.4e38, 1.0]), tiny, hashed((100,), 13)])
     state = {"w": w, "n": torch.tensor(3)}
-    config = CodecConfig()
+    config = CodecConfig(sparsity=0.0, bits=32)
     # Execute
     data = check_roundtrip(state, config)
     _, out = decode(data, layout_of(state))

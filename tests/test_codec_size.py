@@ -104,6 +104,6 @@ def test_report_refuses_a_message_of_another_config() -> None:
 
 
 def test_lossless_costs_raw_size_plus_framing() -> None:
-    r = report(lenet(uniform))
+    r = report(lenet(uniform), sparsity=0.0, bits=32)
     assert r["bound_bytes"] == 4 * N
     assert r["coded_bytes"] - 4 * N < 60

@@ -33,10 +33,13 @@ class CodecConfig:
         kept values below the median magnitude (an unreported extra ~2x sparsification).
     coder:
         Position and sign coder, see :mod:`resfed.codec.coders`.
+
+    The defaults are the config schema's (resfed/schema.yaml, tied by
+    tests/test_config_defaults.py); a lossless config is ``sparsity=0.0, bits=32``.
     """
 
-    sparsity: float = 0.0
-    bits: int = 32
+    sparsity: float = 0.99
+    bits: int = 1
     scope: str = "tensor"
     reconstruction: str = "median"
     coder: str = DEFAULT_CODER

@@ -22,7 +22,8 @@ from resfed.atomic import atomic_open
 from resfed.federation import Federation
 
 
-def _flat(state: st.State) -> np.ndarray:
+def flat_values(state: st.State) -> np.ndarray:
+    """The floating-point entries of a state, flattened in order, as float32."""
     return torch.cat([t.detach().reshape(-1).float().cpu() for t in state.values() if t.is_floating_point()]).numpy()
 
 
@@ -42,9 +43,9 @@ class ValueSnapshots:
         client = federation.clients[self.client]
         update = st.sub(client.sent_model(), self.start)
         if round_index in self.rounds:
-            arrays = {"weights": _flat(federation.server.model()), "gradients": _flat(update)}
+            arrays = {"weights": flat_values(federation.server.model()), "gradients": flat_values(update)}
             if self.previous_update is not None:
-                arrays["residuals"] = _flat(st.sub(update, self.previous_update))
+                arrays["residuals"] = flat_values(st.sub(update, self.previous_update))
             with atomic_open(self.directory / f"round{round_index:04d}.npz") as handle:
                 np.savez_compressed(handle, **arrays)
         self.previous_update = update

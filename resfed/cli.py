@@ -32,16 +32,13 @@ def _cmd_prepare(args: argparse.Namespace) -> None:
 
 def _cmd_check_data(args: argparse.Namespace) -> None:
     """All missing datasets in one message, before any job starts."""
-    from resfed.data import DatasetMissing, locate
+    from resfed.data import DatasetMissing, locate_all
 
-    missing = []
-    for name in args.datasets:
-        try:
-            print(f"{name}: {locate(name, root=args.root).description}")
-        except DatasetMissing as error:
-            missing.append(str(error))
+    found, missing = locate_all(args.datasets, root=args.root)
+    for name, source in found.items():
+        print(f"{name}: {source.description}")
     if missing:
-        raise DatasetMissing(f"{len(missing)} dataset(s) missing:\n\n" + "\n\n".join(missing))
+        raise DatasetMissing(missing)
 
 
 def _cmd_partition(args: argparse.Namespace) -> None:

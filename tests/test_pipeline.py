@@ -6,6 +6,7 @@ directory, so the tests see what each would write next to the tiny results.
 """
 
 import hashlib
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,11 +18,11 @@ REPO = Path(__file__).resolve().parent.parent
 TINY = REPO / "tests" / "configs" / "tiny.yaml"
 
 
-def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+def snakemake(workdir: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
          *args],
-        capture_output=True, text=True, cwd=REPO,
+        capture_output=True, text=True, cwd=REPO, env=env,
     )
 
 
@@ -100,3 +101,20 @@ def test_an_override_keeps_every_run_and_partition(tiny):
     touched = {f for f, p in plan.items() if p != "no update"}
     assert not touched & existing
     assert any("/runs/" in f for f in touched)
+
+
+def test_missing_datasets_are_listed_by_a_dry_run_and_stop_a_real_one(tmp_path):
+    """The paper grid offline: CIFAR-10/100 and SVHN are not in any registry here."""
+    env = {k: v for k, v in os.environ.items() if k != "RESFED_DATA"} | {"RESFED_OFFLINE": "1"}
+    paper = ("--configfile", str(REPO / "config/paper.yaml"))
+    dry = snakemake(tmp_path, "-n", *paper, env=env)
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    for name in ("cifar10", "cifar100", "svhn"):
+        assert f"dataset '{name}'" in dry.stderr
+    assert "cifar-10-python.tar.gz" in dry.stderr and "train_32x32.mat" in dry.stderr
+    assert "dataset(s) missing" in dry.stderr and "train" in dry.stdout
+    real = snakemake(tmp_path, "--cores", "1", *paper, env=env)
+    assert real.returncode != 0
+    assert "stopped before any job: dataset(s) missing" in real.stderr
+    assert real.stderr.count("dataset 'svhn'") == 1
+    assert not (tmp_path / "results").exists()

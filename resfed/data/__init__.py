@@ -33,12 +33,12 @@ from .readers import (
     read_svhn_mat,
 )
 from .registry import DATASETS, DatasetSpec, RawFile, get_spec
-from .sources import Source, locate
+from .sources import Source, locate, locate_all
 
 __all__ = [
     "DATASETS", "ChecksumError", "DataError", "DataFormatError", "DatasetMissing", "DatasetSpec", "FileCheck",
     "PartitionError", "PartitionFile", "PreparedData", "RawFile", "Scheme", "Source", "channel_stats",
-    "class_counts", "data_checksum", "get_spec", "load_prepared", "locate", "make_partition", "md5_file",
+    "class_counts", "data_checksum", "get_spec", "load_prepared", "locate", "locate_all", "make_partition", "md5_file",
     "parse_scheme", "partition_hash", "partition_prepared", "prepare", "prepared_checksum", "read_cifar",
     "read_cifar100", "read_idx", "read_idx_images", "read_idx_labels", "read_mnist_pickle", "read_partition",
     "read_partition_file", "read_svhn_mat", "scheme_slug", "sidecar_path", "verify_raw_file", "write_partition",

@@ -28,7 +28,7 @@ import subprocess
 import tempfile
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -314,6 +314,24 @@ def locate(name: str, root: str | Path = "data", *, spec: DatasetSpec | None = N
     elif not net:
         notes.append("download from the original URLs: skipped (network off)")
     raise DatasetMissing(missing_message(spec, root, notes, env))
+
+
+def locate_all(names: Sequence[str], root: str | Path = "data", *, network: bool | None = None,
+               env: Mapping[str, str] | None = None) -> tuple[dict[str, Source], str]:
+    """Sources of the datasets found, and one message on all the missing ones ("" if none).
+
+    Every dataset is looked for before anything is reported, so a user learns in one go
+    what to fetch (``resfed check-data``, and Snakemake before it plans or starts jobs).
+    """
+    found: dict[str, Source] = {}
+    missing: list[str] = []
+    for name in names:
+        try:
+            found[name] = locate(name, root, network=network, env=env)
+        except DatasetMissing as error:
+            missing.append(str(error))
+    message = f"{len(missing)} dataset(s) missing:\n\n" + "\n\n".join(missing) if missing else ""
+    return found, message
 
 
 def missing_message(spec: DatasetSpec, root: Path, notes: list[str], env: Mapping[str, str] | None = None) -> str:

@@ -3,10 +3,12 @@ import json
 import os
 import sys
 
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from resfed import layout
 from resfed.config import run_spec
+from resfed.data.sources import locate_all, network_allowed
 from resfed.config import validate as resolve_config
 from resfed.partition_scheme import SLUG_PATTERN
 
@@ -122,9 +124,23 @@ def datasets_to_prepare():
     return sorted(d for d in used if not os.path.exists(results(f"data/{d}.npz")))
 
 
+# Missing raw data is said while the DAG is planned, so a dry run lists it too (without the
+# network: a dry run downloads nothing). Jobs re-parse this file on a cluster: check once.
+MISSING_DATA = (
+    locate_all(datasets_to_prepare(), config["data_root"], network=False)[1] if workflow.is_main_process else ""
+)
+if MISSING_DATA:
+    print(
+        f"WARNING: {MISSING_DATA}\n\nA run first tries the network (apt-get for Fashion-MNIST, the original "
+        "URLs) and stops before any job if that fails too.\n",
+        file=sys.stderr,
+    )
+
+
 onstart:
-    # One message listing every missing dataset, before any training starts.
-    if datasets_to_prepare():
+    if MISSING_DATA and not network_allowed(None):
+        raise WorkflowError("stopped before any job: dataset(s) missing, listed above (network off: RESFED_OFFLINE)")
+    if MISSING_DATA:
         shell(f"resfed check-data --root {config['data_root']} --datasets {' '.join(datasets_to_prepare())}")
 
 

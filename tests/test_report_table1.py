@@ -59,26 +59,26 @@ def test_values_br_and_not_reached(runs):
     assert base.cv_std_mb == pytest.approx(math.sqrt(2))
     assert (base.n_seeds, base.n_reached) == (2, 2)
     assert base.rounds_mean == pytest.approx(2.5)
-    assert base.cv_text == "5.00 ± 1.41"
+    assert base.cv_text == "5.00 ± 1.41 (n=2)"
     assert base.paper_cv_mb == 17.73
 
     ul = _row(df, "iid", "ul")
     assert ul.direction == "ul"
     assert ul.cv_mean_mb == pytest.approx(0.025)
     assert (ul.n_seeds, ul.n_reached) == (3, 2)
-    assert ul.cv_text == "0.025 ± 0.007 (2/3)"
+    assert ul.cv_text == "0.025 ± 0.007 (n=2 of 3)"
     assert ul.br == pytest.approx(1 - 0.025 / 5.0)
     assert ul.br_text == "99.50%"
     assert ul.paper_br == pytest.approx(0.9910)
 
     dl = _row(df, "iid", "dl")
     assert dl.n_reached == 0 and math.isnan(dl.cv_mean_mb) and math.isnan(dl.br)
-    assert dl.cv_text == "not reached (0/1)"
+    assert dl.cv_text == "not reached (n=0 of 1)"
 
     non_iid = _row(df, "classes-5", "baseline")
     assert non_iid.setting == "non-iid"
     assert non_iid.cv_mean_mb == pytest.approx(8.0)
-    assert math.isnan(non_iid.cv_std_mb) and non_iid.cv_text == "8.00"
+    assert math.isnan(non_iid.cv_std_mb) and non_iid.cv_text == "8.00 (n=1)"
     assert non_iid.paper_cv_mb == 29.55
 
 
@@ -134,15 +134,15 @@ def test_writers(runs, tmp_path):
     assert header.startswith(
         "| Method | Metric | Fashion-MNIST IID ours | Fashion-MNIST IID paper")
     assert "Fashion-MNIST Non-IID ours" in header
-    assert "| Baseline | CV (Mb) | 5.00 ± 1.41 | 17.73 | 8.00 | 29.55 |" in md
+    assert "| Baseline | CV (Mb) | 5.00 ± 1.41 (n=2) | 17.73 | 8.00 (n=1) | 29.55 |" in md
     assert "| ResFed UL | BR | 99.50% | 99.10% |" in md
-    assert "not reached (0/1)" in md
+    assert "not reached (n=0 of 1)" in md
     assert "| Target ACC |  | 85% | 85% |" in md
-    assert "| Baseline | Rounds | 2.5 ± 0.7 | 9 | 4.0 | 15 |" in md  # paper: CV / 1.97 Mb
+    assert "| Baseline | Rounds | 2.5 ± 0.7 (n=2) | 9 | 4 (n=1) | 15 |" in md  # paper: CV / 1.97 Mb
 
     tex = paths[2].read_text()
     for token in (r"\toprule", r"\midrule", r"\bottomrule", r"\multicolumn{4}{c}{Fashion-MNIST}",
-                  r"5.00 $\pm$ 1.41", r"99.50\%", r"\cmidrule(lr){3-4}"):
+                  r"5.00 $\pm$ 1.41 (n=2)", r"99.50\%", r"\cmidrule(lr){3-4}"):
         assert token in tex
     body = [ln for ln in tex.splitlines() if ln.startswith(("Baseline", "ResFed", "Method"))]
     assert body and all(ln.count("&") == 5 for ln in body)
@@ -152,7 +152,10 @@ def test_writers(runs, tmp_path):
     (0.13912, 0.00829, "0.139 ± 0.008"),
     (0.1913, 0.0391, "0.19 ± 0.04"),
     (19.354, 1.651, "19.35 ± 1.65"),
-    (0.14, math.nan, "0.14"),
+    (0.14, math.nan, "0.140"),
+    (0.1441, math.nan, "0.144"),
+    (4.0912, math.nan, "4.09"),
+    (17.734, math.nan, "17.73"),
     (0.5, 0.0, "0.50 ± 0.00"),
     (7150.0, 30.0, "7,150 ± 30.00"),
 ])

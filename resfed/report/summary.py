@@ -19,6 +19,7 @@ from resfed.atomic import atomic_write_text
 
 from ._io import markdown_table, with_suffix
 from .runs import Run, rounds_to_target, volume_to_target
+from .table1 import format_rounds, seed_count
 
 
 def _per_run(run: Run) -> dict[str, object]:
@@ -77,7 +78,8 @@ def summary_markdown(table: pd.DataFrame) -> str:
     rows = [
         [r.dataset, r.partition, r.variant, f"{r.ul_bytes_per_round:,.0f}", f"{r.dl_bytes_per_round:,.0f}",
          f"{r.ratio_vs_baseline:.1f}x", f"{100 * r.final_accuracy:.2f} % (round {r.final_round})",
-         "not reached" if pd.isna(r.rounds_to_target) else f"{r.rounds_to_target:.1f} ({r.reached}/{r.seeds})",
+         ("not reached" if pd.isna(r.rounds_to_target) else format_rounds(r.rounds_to_target))
+         + f" {seed_count(r.reached, r.seeds)}",
          "—" if pd.isna(r.ul_mb_to_target) else f"{r.ul_mb_to_target:.3f}",
          "—" if pd.isna(r.dl_mb_to_target) else f"{r.dl_mb_to_target:.3f}",
          f"{r.seconds_per_round:.2f}", f"{r.time_vs_baseline:.2f}x"]

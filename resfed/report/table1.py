@@ -9,8 +9,8 @@ For each (dataset, partition) cell and each role:
 
 A seed's value is its cumulative bits per client at the first round whose test accuracy
 reaches the target, in Mb = 10**6 bits (:func:`resfed.report.runs.volume_to_target`).
-Cells show mean ± sample std (ddof=1) over the seeds that reached the target, with
-``(n/m)`` appended when only n of m seeds did, and "not reached" when none did.
+Cells show mean ± sample std (ddof=1) over the seeds that reached the target and their
+number, ``(n=5)``, or ``(n=3 of 5)`` when only some did, and "not reached" when none did.
 BR = 1 - mean CV_method / mean CV_baseline (ratio of the means, as the paper's "mean
 values from 5 tests").
 """
@@ -42,9 +42,11 @@ __all__ = [
     "dataset_label",
     "format_mb",
     "format_mb_spread",
+    "format_rounds",
     "paper_rounds",
     "paper_setting",
     "partition_label",
+    "seed_count",
     "table1_latex",
     "table1_markdown",
     "write_table1",
@@ -210,30 +212,45 @@ def _mean_std(values: Sequence[float]) -> tuple[float, float]:
     return float(arr.mean()), std
 
 
+def _ours_mb(x: float) -> str:
+    """One measured value: three significant digits below 10 Mb (0.144, not 0.14)."""
+    if abs(x) >= 10 or math.isnan(x):
+        return format_mb(x)
+    return "0" if x == 0 else f"{x:#.3g}"
+
+
 def format_mb_spread(mean: float, std: float) -> str:
     """Mean ± std in Mb, a small std to its first significant decimal and the mean to the
-    same place (``0.139 ± 0.008``, not ``0.14 ± 0.00829``)."""
+    same place (``0.139 ± 0.008``, not ``0.14 ± 0.00829``); one seed to three digits."""
     if math.isnan(std):
-        return format_mb(mean)
+        return _ours_mb(mean)
     if std == 0 or std >= 0.1 or abs(mean) >= 1000:
         return f"{format_mb(mean)} ± {format_mb(std)}"
     places = max(2, -math.floor(math.log10(std)))
     return f"{mean:.{places}f} ± {std:.{places}f}"
 
 
+def format_rounds(x: float) -> str:
+    """Rounds are whole numbers; a mean over seeds keeps one decimal (11, 9.8)."""
+    return f"{x:.0f}" if float(x).is_integer() else f"{x:.1f}"
+
+
 def _rounds_spread(mean: float, std: float) -> str:
-    return f"{mean:.1f}" if math.isnan(std) else f"{mean:.1f} ± {std:.1f}"
+    return format_rounds(mean) if math.isnan(std) else f"{format_rounds(mean)} ± {std:.1f}"
 
 
 def _text(mean: float, std: float, n_reached: int, n_seeds: int, spread=format_mb_spread) -> str:
+    """A cell with its number of seeds: ``0.144 (n=1)``, ``0.19 ± 0.04 (n=4 of 5)``."""
     if n_seeds == 0:
         return "no runs"
     if n_reached == 0:
-        return f"not reached (0/{n_seeds})"
-    s = spread(mean, std)
-    if n_reached < n_seeds:
-        s += f" ({n_reached}/{n_seeds})"
-    return s
+        return f"not reached {seed_count(0, n_seeds)}"
+    return f"{spread(mean, std)} {seed_count(n_reached, n_seeds)}"
+
+
+def seed_count(n_reached: int, n_seeds: int) -> str:
+    """``(n=5)`` when every seed reached the target, else ``(n=3 of 5)``."""
+    return f"(n={n_reached})" if n_reached == n_seeds else f"(n={n_reached} of {n_seeds})"
 
 
 def _pct(x: float) -> str:
@@ -386,7 +403,7 @@ def table1_markdown(df: pd.DataFrame) -> str:
     notes = (
         "\nCV: communication volume per client to reach the target accuracy, in Mb = 10^6 "
         "bits (baseline and ResFed UL: uplink; ResFed DL: downlink). Ours: mean ± sample "
-        "std over the seeds that reached the target; (n/m) when only n of m seeds did. "
+        "std over the n seeds that reached the target (n of m when only some of m did). "
         "BR = 1 − CV_method / CV_baseline (ratio of the means). Rounds: first round whose "
         "test accuracy ≥ target; the paper's baseline rounds are implied (its CV / one "
         "float32 model of the paper's network). The paper reports SVHN in Gb; shown here "

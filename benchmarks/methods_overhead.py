@@ -32,21 +32,15 @@ import pandas as pd
 import resfed.federation
 import resfed.link
 import resfed.strategy
+from resfed.codec import CoordinatesCodec, CountsCodec, MaskCodec, SZCodec
 from resfed.config import load_config, run_spec
-from resfed.methods import fedpm, fedsz, igc
+from resfed.methods import fedpm, igc
 from resfed.run import run_training
 
 CODEC = [
     (resfed.link, "encode"),
     (resfed.link, "decode"),
-    (fedsz, "encode_state"),
-    (fedsz, "decode_state"),
-    (fedpm, "encode_mask"),
-    (fedpm, "decode_mask"),
-    (fedpm, "encode_counts"),
-    (fedpm, "decode_counts"),
-    (igc, "encode_blocks"),
-    (igc, "decode_blocks"),
+    *((codec, verb) for codec in (SZCodec, MaskCodec, CountsCodec, CoordinatesCodec) for verb in ("encode", "decode")),
     (igc.GaussianSubspace, "project"),
     (igc.GaussianSubspace, "lift"),
     (igc.HadamardSubspace, "project"),

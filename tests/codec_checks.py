@@ -1,18 +1,36 @@
-"""Shared checkers for the codec tests: a reference lossy pipeline and a round-trip check.
+"""Shared checkers for the codec tests: a reference lossy pipeline, a round-trip check,
+and one example message per registered message codec for the checks every codec gets.
 
 The reference is written independently of resfed.codec (torch, a full stable sort,
 Decimal arithmetic), so agreement bit for bit means both compute what the docs say.
+A new message codec gets the registry's checks (config, golden bytes, fuzzing) by
+adding its examples to :data:`EXAMPLES`; a registered codec without one fails.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 import numpy as np
 import torch
 
-from resfed.codec import CodecConfig, decode, encode, layout_of
+from resfed.codec import (
+    CodecConfig,
+    CoordinatesCodec,
+    CountsCodec,
+    DeepCodec,
+    MaskCodec,
+    MessageCodec,
+    MessageContext,
+    PosteriorCounts,
+    SZCodec,
+    decode,
+    encode,
+    layout_of,
+)
 from resfed.codec.coders import CODERS
 
 ALL_CODERS = tuple(CODERS)
@@ -123,3 +141,55 @@ def structured(shape: tuple[int, int], seed: int) -> torch.Tensor:
     u = torch.rand(shape, generator=g) - 0.5
     noise = -torch.sign(u) * torch.log1p(-2 * u.abs())  # Laplace(0, 1) by inverse CDF
     return (rows * cols * (sign * noise.abs() + 0.3 * noise)).float()
+
+
+@dataclass(frozen=True)
+class Example:
+    """A codec, a payload and the context both ends share: one message of a format."""
+
+    name: str
+    codec: MessageCodec
+    payload: Any
+    context: MessageContext
+
+    def encode(self) -> bytes:
+        return self.codec.encode(self.payload, self.context)
+
+    def decode(self, data: bytes) -> Any:
+        return self.codec.decode(data, self.context)
+
+
+def _examples() -> dict[str, list[Example]]:
+    """Small messages of every format (fast enough to decode thousands of variants)."""
+    state = {
+        "conv.weight": hashed((8, 3, 5, 5), 1),
+        "conv.bias": hashed((8,), 2),
+        "fc.weight": hashed((10, 200), 3, 0.1),
+        "fc.bias": hashed((10,), 4),
+        "bn.n": torch.tensor(5),
+    }
+    layout = layout_of(state)
+    theta = {"a.weight": hashed((20, 30), 5).abs() * 0.98 + 0.01, "a.bias": hashed((20,), 6).abs() * 0.98 + 0.01}
+    mask = {k: (hashed(t.shape, 7 + i).abs() < t).float() for i, (k, t) in enumerate(theta.items())}
+    ones = {k: (hashed(t.shape, 11 + i).abs() * 7).floor().long() for i, (k, t) in enumerate(theta.items())}
+    pm = MessageContext(layout_of(theta), 6, 4, shared=theta)
+    c = hashed((16,), 12).numpy()
+    deep = MessageContext(layout, 4, 3)
+    return {
+        "deep": [
+            Example(f"sign_s90_{coder}", DeepCodec(CodecConfig(sparsity=0.9, bits=1, coder=coder)), state, deep)
+            for coder in ALL_CODERS
+        ]
+        + [Example("f32_s50", DeepCodec(CodecConfig(sparsity=0.5, bits=32)), state, deep)],
+        "sz": [Example("e2_t100", SZCodec(error_bound=1e-2, threshold=100), state, MessageContext(layout, 5, 3))],
+        "fedpm_mask": [Example(f"{m}", MaskCodec(m), mask, pm) for m in ("global", "tensor")],
+        "fedpm_counts": [Example("trials6", CountsCodec(), PosteriorCounts(ones, 6), pm)],
+        "igc_coordinates": [
+            Example("ul", CoordinatesCodec(16, "ul"), [(5, c)], MessageContext(layout, 7, 5)),
+            Example("dl", CoordinatesCodec(16, "dl"), [(3, c), (5, 2 * c)], MessageContext(layout, 7, 5)),
+        ],
+    }
+
+
+EXAMPLES = _examples()
+ALL_EXAMPLES = [example for examples in EXAMPLES.values() for example in examples]

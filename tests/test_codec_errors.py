@@ -11,7 +11,8 @@ import torch
 from codec_checks import ALL_CODERS, hashed
 
 from resfed.codec import CodecConfig, MessageError, decode, encode, layout_of
-from resfed.codec.bitio import BitWriter, put_varint
+from resfed.codec.bitio import BitWriter
+from resfed.codec.framing import put_varint
 from resfed.codec.coders import CODERS
 from resfed.codec.container import FORMAT_VERSION, Header, Kind, entry_mode, pack
 from resfed.codec.layout import layout_digest

@@ -9,7 +9,8 @@ import torch
 from codec_checks import structured
 
 from resfed.codec import MessageError
-from resfed.codec.bitio import BitReader, BitWriter, get_varint, put_varint
+from resfed.codec.bitio import BitReader, BitWriter
+from resfed.codec.framing import get_varint, put_varint
 from resfed.codec.coders import context
 from resfed.codec.coders.golomb import best_parameter, golomb_cost, write_golomb
 from resfed.codec.coders.huffman import canonical, huffman_lengths

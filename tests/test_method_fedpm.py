@@ -1,34 +1,16 @@
-"""FedPM: mask sampling, the Beta posterior by hand, mask and count messages, learning."""
+"""FedPM: mask sampling, the Beta posterior by hand, learning (messages: test_codec_fedpm.py)."""
 
 import math
 
 import pytest
 import torch
 
-from resfed.codec import MessageError, layout_of
 from resfed.federation import Federation
 from resfed.methods import builder
-from resfed.methods.fedpm import (
-    PMSettings,
-    _sample_ste,
-    decode_counts,
-    decode_mask,
-    encode_counts,
-    encode_mask,
-    posterior,
-    sample_mask,
-)
+from resfed.methods.fedpm import PMSettings, _sample_ste, posterior, sample_mask
 from resfed.models import build_model
 from resfed.train import TrainSettings
 from federation_helpers import tiny_problem
-
-SHAPES = {"a.weight": (200, 150), "a.bias": (200,)}
-
-
-def thetas(seed: int = 0, low: float = 0.0, high: float = 1.0) -> dict:
-    generator = torch.Generator().manual_seed(seed)
-    return {n: low + (high - low) * torch.rand(s, generator=generator) for n, s in SHAPES.items()}
-
 
 def federation(fedpm: dict, per_client: int = 100, seed: int = 0, epochs: int = 2):
     clients, test = tiny_problem(per_client=per_client, seed=seed)
@@ -76,44 +58,6 @@ def test_prior_is_reset_every_prior_reset_rounds_and_carried_in_between():
         fed.run_round(t)
         trials.append(fed.server.trials)
     assert trials == [4, 8, 4]  # 4 clients a round; reset before rounds 1 and 3
-
-
-@pytest.mark.parametrize("model", ["global", "tensor"])
-def test_mask_message_round_trip_under_one_bit_per_entry(model):
-    # Prepare: masks sampled near the theta the receiver knows (a client's first steps)
-    held = thetas(0, 0.02, 0.98)
-    mask = sample_mask(held, torch.Generator().manual_seed(1))
-    layout = layout_of(mask)
-    n = sum(m.numel() for m in mask.values())
-    # Execute
-    data = encode_mask(mask, layout, held if model == "global" else None, round_index=5)
-    out = decode_mask(data, layout, held, round_index=5)
-    # Assert
-    assert all(torch.equal(out[k], mask[k]) for k in mask)
-    assert 8 * len(data) < (0.8 if model == "global" else 1.01) * n  # mean H(theta) ~ 0.72 bits
-
-
-def test_count_message_round_trip_and_its_context_model_helps():
-    held = thetas(2)
-    ones = {k: torch.binomial(torch.full_like(t, 10.0), t, generator=torch.Generator().manual_seed(3)).long()
-            for k, t in held.items()}
-    layout = layout_of(ones)
-    data = encode_counts(ones, 10, held, layout, round_index=2)
-    out, trials = decode_counts(data, layout, held, round_index=2)
-    assert trials == 10 and all(torch.equal(out[k], ones[k]) for k in ones)
-    uninformed = {k: torch.full_like(t, 0.5) for k, t in held.items()}
-    assert len(data) < 0.8 * len(encode_counts(ones, 10, uninformed, layout, round_index=2))
-
-
-def test_bad_messages_raise():
-    held = thetas(0)
-    mask = sample_mask(held, torch.Generator().manual_seed(1))
-    layout = layout_of(mask)
-    data = encode_mask(mask, layout, held, round_index=1)
-    with pytest.raises(MessageError, match="CRC32"):
-        decode_mask(data[:30] + bytes([data[30] ^ 4]) + data[31:], layout, held, round_index=1)
-    with pytest.raises(MessageError, match="expected"):
-        decode_counts(data, layout, held, round_index=1)  # a mask is not a counts message
 
 
 def test_a_few_rounds_learn_the_tiny_problem_with_real_bytes():

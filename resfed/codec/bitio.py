@@ -1,4 +1,4 @@
-"""Bit-level syntax: a vectorised bit writer/reader and bounded byte varints.
+"""Bit-level syntax: a vectorised bit writer and reader (byte-level varints: :mod:`.framing`).
 
 Bits are written most significant first and packed with ``np.packbits``. Scalar header
 fields use order-0 exp-Golomb (``ue``, as in H.264 and NNCodec's bitstream syntax);
@@ -12,30 +12,7 @@ import numpy as np
 
 from .errors import MessageError
 
-_VARINT_MAX_BYTES = 10
 _UE_MAX_ZEROS = 40  # values up to 2**40: far above any count the format carries
-
-
-def put_varint(out: bytearray, value: int) -> None:
-    """Append ``value`` (>= 0) as LEB128: 7 bits per byte, high bit = more bytes follow."""
-    if value < 0:
-        raise ValueError(f"varint must be non-negative, got {value}")
-    while value >= 0x80:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-
-
-def get_varint(buf: bytes | memoryview, pos: int, end: int, what: str) -> tuple[int, int]:
-    """Read a LEB128 value at ``pos`` that must end before ``end``; returns (value, next pos)."""
-    value = shift = 0
-    for i in range(pos, min(end, pos + _VARINT_MAX_BYTES)):
-        byte = buf[i]
-        value |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return value, i + 1
-        shift += 7
-    raise MessageError(f"{what}: unterminated or truncated varint", offset=pos)
 
 
 def bits_of(values: np.ndarray, widths: np.ndarray | int) -> np.ndarray:

@@ -19,23 +19,24 @@ and the bytes actually present before anything is allocated from it.
 
 from __future__ import annotations
 
-import struct
-import zlib
 from dataclasses import dataclass
 from enum import IntEnum
 
 import numpy as np
 
-from .bitio import get_varint, put_varint
 from .coders import CODER_IDS
 from .errors import MessageError
-from .layout import Layout, TensorSpec, layout_digest, payload_dtype
+from .framing import HeaderSyntax, check_crc, close, crc_end, get_varint, put_varint
+from .layout import Layout, TensorSpec, payload_dtype
 
 MAGIC = b"RFED"
 FORMAT_VERSION = 1
-_HEADER = struct.Struct("<4sBBIIB")
-_CRC = struct.Struct("<I")
-_MAX_ROUND = 2**32 - 1
+SYNTAX = HeaderSyntax(
+    MAGIC,
+    FORMAT_VERSION,
+    (("method_id", "B"), ("round_index", "I"), ("layout_digest", "I"), ("coder_id", "B")),
+    "format",
+)
 
 
 class Kind(IntEnum):
@@ -87,20 +88,7 @@ def entry_mode(kind: Kind, dense: bool) -> int:
 
 def pack(header: Header, tensors: list[tuple[int, int, bytes]], stream: bytes) -> bytes:
     """Frame ``(layout index, entry mode, payload)`` triples (increasing index) and the stream."""
-    if not 0 <= header.method_id <= 255:
-        raise ValueError(f"method_id must fit in a byte, got {header.method_id}")
-    if not 0 <= header.round_index <= _MAX_ROUND:
-        raise ValueError(f"round_index must fit in 32 bits, got {header.round_index}")
-    out = bytearray(
-        _HEADER.pack(
-            MAGIC,
-            header.version,
-            header.method_id,
-            header.round_index,
-            header.layout_digest,
-            header.coder_id,
-        )
-    )
+    out = SYNTAX.pack(header.method_id, header.round_index, header.layout_digest, header.coder_id)
     put_varint(out, len(tensors))
     previous = -1
     for index, mode, payload in tensors:
@@ -110,8 +98,7 @@ def pack(header: Header, tensors: list[tuple[int, int, bytes]], stream: bytes) -
     for _, _, payload in tensors:
         out += payload
     out += stream
-    out += _CRC.pack(zlib.crc32(out))
-    return bytes(out)
+    return close(out)
 
 
 def unpack(
@@ -126,35 +113,23 @@ def unpack(
     Order of checks: size, magic, version, layout, table bounds (so that a truncated
     message says so), CRC, then whether the message is the one expected.
     """
-    minimum = _HEADER.size + 1 + _CRC.size
-    if len(data) < minimum:
-        raise MessageError(f"truncated: message is {len(data)} bytes, a header alone takes {minimum}")
-    magic, version, method, round_index, digest, coder_id = _HEADER.unpack_from(data, 0)
-    if magic != MAGIC:
-        raise MessageError(f"wrong magic {bytes(magic)!r}, expected {MAGIC!r}", offset=0)
-    if version != FORMAT_VERSION:
-        raise MessageError(f"format version {version}, this decoder reads {FORMAT_VERSION}", offset=4)
-    if digest != layout_digest(layout):
-        raise MessageError(
-            f"layout digest {digest:#010x} does not match the receiver's model layout "
-            f"({layout_digest(layout):#010x})",
-            offset=10,
-        )
-    if coder_id not in CODER_IDS:
-        raise MessageError(f"unknown coder id {coder_id}", offset=14)
-    end = len(data) - _CRC.size
-    entries, stream_offset = _table(data, _HEADER.size, end, layout)
-    stored, computed = _CRC.unpack_from(data, end)[0], zlib.crc32(data[:end])
-    if stored != computed:
-        raise MessageError(
-            f"CRC32 mismatch: stored {stored:#010x}, computed {computed:#010x}; the message is corrupted",
-            offset=end,
-        )
+    fields = SYNTAX.unpack(data)
+    SYNTAX.check_layout(fields["layout_digest"], layout)
+    if fields["coder_id"] not in CODER_IDS:
+        raise MessageError(f"unknown coder id {fields['coder_id']}", offset=SYNTAX.offset("coder_id"))
+    end = crc_end(data)
+    entries, stream_offset = _table(data, SYNTAX.struct.size, end, layout)
+    check_crc(data)
+    method, round_index = fields["method_id"], fields["round_index"]
     if expected_method is not None and method != expected_method:
-        raise MessageError(f"message is for method {method}, expected {expected_method}", offset=5)
+        raise MessageError(
+            f"message is for method {method}, expected {expected_method}", offset=SYNTAX.offset("method_id")
+        )
     if expected_round is not None and round_index != expected_round:
-        raise MessageError(f"message is for round {round_index}, expected {expected_round}", offset=6)
-    header = Header(version, method, round_index, digest, coder_id)
+        raise MessageError(
+            f"message is for round {round_index}, expected {expected_round}", offset=SYNTAX.offset("round_index")
+        )
+    header = Header(FORMAT_VERSION, method, round_index, fields["layout_digest"], fields["coder_id"])
     return Message(header, entries, stream_offset, end - stream_offset)
 
 

@@ -8,29 +8,32 @@ Layout (little-endian)::
     sections, in order
     CRC32 of everything before it (u32)
 
-The methods whose payloads the container (:mod:`.container`) cannot express put their
-own bytes into sections; the frame gives them the container's guarantees: the receiver
-checks size, magic, version, model layout, every length and the CRC before it reads a
-section, and a message meant for another method, kind or round raises MessageError.
+The formats whose payloads the container (:mod:`.container`) cannot express
+(:mod:`.formats`) put their own bytes into sections and get the container's guarantees:
+the receiver checks size, magic, version, model layout, every length and the CRC before
+it reads a section, and a message meant for another method, kind or round raises
+MessageError. The header, varint and CRC syntax is :mod:`.framing`'s.
 """
 
 from __future__ import annotations
 
-import struct
-import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 
 import numpy as np
 
-from .bitio import get_varint, put_varint
 from .errors import MessageError
+from .framing import HeaderSyntax, check_crc, close, crc_end, get_varint, put_varint
 from .layout import Layout, layout_digest
 
 MAGIC = b"RFMX"
 FRAME_VERSION = 1
-_HEADER = struct.Struct("<4sBBBII")
-_CRC = struct.Struct("<I")
+SYNTAX = HeaderSyntax(
+    MAGIC,
+    FRAME_VERSION,
+    (("method_id", "B"), ("kind", "B"), ("round_index", "I"), ("layout_digest", "I")),
+    "frame",
+)
 
 
 @dataclass(frozen=True)
@@ -44,23 +47,13 @@ class FrameHeader:
 
 def pack_frame(sections: Sequence[bytes], layout: Layout, header: FrameHeader) -> bytes:
     """Frame ``sections`` for the model ``layout``."""
-    for name, value, limit in (
-        ("method_id", header.method_id, 255),
-        ("kind", header.kind, 255),
-        ("round_index", header.round_index, 2**32 - 1),
-    ):
-        if not 0 <= value <= limit:
-            raise ValueError(f"{name} must be in [0, {limit}], got {value}")
-    out = bytearray(
-        _HEADER.pack(MAGIC, FRAME_VERSION, header.method_id, header.kind, header.round_index, layout_digest(layout))
-    )
+    out = SYNTAX.pack(*astuple(header), layout_digest(layout))
     put_varint(out, len(sections))
     for section in sections:
         put_varint(out, len(section))
     for section in sections:
         out += section
-    out += _CRC.pack(zlib.crc32(out))
-    return bytes(out)
+    return close(out)
 
 
 def unpack_frame(
@@ -72,20 +65,12 @@ def unpack_frame(
 ) -> list[memoryview]:
     """The sections of a checked frame; raises MessageError on anything unexpected."""
     view = memoryview(data)
-    minimum = _HEADER.size + 1 + _CRC.size
-    if len(view) < minimum:
-        raise MessageError(f"truncated: frame is {len(view)} bytes, a header alone takes {minimum}")
-    magic, version, method, kind, round_index, digest = _HEADER.unpack_from(view, 0)
-    if magic != MAGIC:
-        raise MessageError(f"wrong magic {bytes(magic)!r}, expected {MAGIC!r}", offset=0)
-    if version != FRAME_VERSION:
-        raise MessageError(f"frame version {version}, this decoder reads {FRAME_VERSION}", offset=4)
-    if digest != layout_digest(layout):
-        raise MessageError("layout digest does not match the receiver's model layout", offset=11)
-    end = len(view) - _CRC.size
-    count, pos = get_varint(view, _HEADER.size, end, "section count")
+    fields = SYNTAX.unpack(view)
+    SYNTAX.check_layout(fields["layout_digest"], layout)
+    end = crc_end(view)
+    count, pos = get_varint(view, SYNTAX.struct.size, end, "section count")
     if count > max_sections:
-        raise MessageError(f"{count} sections, at most {max_sections} expected", offset=_HEADER.size)
+        raise MessageError(f"{count} sections, at most {max_sections} expected", offset=SYNTAX.struct.size)
     lengths = []
     for _ in range(count):
         length, pos = get_varint(view, pos, end, "section length")
@@ -94,18 +79,24 @@ def unpack_frame(
         raise MessageError(
             f"sections take {sum(lengths)} bytes, the frame holds {end - pos} between table and CRC", offset=pos
         )
-    stored, computed = _CRC.unpack_from(view, end)[0], zlib.crc32(view[:end])
-    if stored != computed:
-        raise MessageError(
-            f"CRC32 mismatch: stored {stored:#010x}, computed {computed:#010x}; the message is corrupted", offset=end
-        )
-    got = FrameHeader(method, kind, round_index)
+    check_crc(view)
+    got = FrameHeader(fields["method_id"], fields["kind"], fields["round_index"])
     if got != expected:
-        raise MessageError(f"frame is {got}, expected {expected}", offset=5)
+        raise MessageError(f"frame is {got}, expected {expected}", offset=SYNTAX.offset("method_id"))
     sections = []
     for length in lengths:
         sections.append(view[pos : pos + length])
         pos += length
+    return sections
+
+
+def unpack_exactly(
+    data: bytes | bytearray | memoryview, layout: Layout, expected: FrameHeader, names: Sequence[str]
+) -> list[memoryview]:
+    """The sections of a frame that must hold exactly one section per name in ``names``."""
+    sections = unpack_frame(data, layout, expected, max_sections=len(names))
+    if len(sections) != len(names):
+        raise MessageError(f"expected sections {', '.join(names)}, got {len(sections)} sections")
     return sections
 
 

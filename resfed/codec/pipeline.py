@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .bitio import get_varint, put_varint
+from .framing import get_varint, put_varint
 from .coders import CODER_IDS, CODERS
 from .coders.base import Slot, Sparse
 from .config import CodecConfig

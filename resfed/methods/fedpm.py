@@ -40,7 +40,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import constriction
 import numpy as np
 import torch
 from torch import nn
@@ -48,20 +47,14 @@ from torch.func import functional_call
 
 from resfed.method_ids import METHOD_IDS
 from resfed import state as st
-from resfed.codec import Layout, MessageError, layout_of
-from resfed.codec.bitio import get_varint, put_varint
-from resfed.codec.frame import FrameHeader, pack_frame, unpack_frame
+from resfed.codec import CountsCodec, Layout, MaskCodec, MessageContext, PosteriorCounts, layout_of
+from resfed.codec.formats.fedpm_mask import MASK_MODELS
+from resfed.codec.rangecoding import P_MIN
 from resfed.strategy import Client, RunContext, Server, Strategy, check_finite, register
 from resfed.train import TrainSettings
 
 METHOD_ID = METHOD_IDS["fedpm"]
-MASK_KIND, COUNTS_KIND = 1, 2  # frame kinds: uplink mask, downlink posterior counts
-MASK_MODELS = ("global", "tensor")
 GAIN = 2.0  # signed constants +-GAIN / sqrt(fan_in), see the module docstring
-P_MIN = 2.0**-20  # probabilities are clipped to [P_MIN, 1 - P_MIN] for coding and logits
-CONTEXTS = 16  # bins of the receiver's theta that condition the downlink counts
-_model = constriction.stream.model
-_BERNOULLI = _model.Bernoulli(perfect=False)
 
 
 @dataclass(frozen=True)
@@ -163,145 +156,9 @@ def sample_mask(theta: Mapping[str, torch.Tensor], generator: torch.Generator) -
     return {name: torch.bernoulli(t, generator=generator) for name, t in theta.items()}
 
 
-# Messages -----------------------------------------------------------------------------
-
-
-def _stream(section: memoryview) -> constriction.stream.queue.RangeDecoder:
-    if len(section) % 4:
-        raise MessageError(f"range-coder stream of {len(section)} bytes is not whole 32-bit words")
-    return constriction.stream.queue.RangeDecoder(np.frombuffer(section, dtype="<u4").astype(np.uint32))
-
-
-def _exhausted(decoder: constriction.stream.queue.RangeDecoder) -> None:
-    if not decoder.maybe_exhausted():
-        raise MessageError("range-coder stream has data left over after the last symbol")
-
-
-def _probabilities(theta: torch.Tensor) -> np.ndarray:
-    return np.clip(theta.detach().double().reshape(-1).numpy(), P_MIN, 1 - P_MIN)
-
-
-def encode_mask(
-    mask: Mapping[str, torch.Tensor],
-    layout: Layout,
-    model_theta: Mapping[str, torch.Tensor] | None,
-    round_index: int,
-) -> bytes:
-    """Range-code a binary mask: per-entry probabilities ``model_theta`` (the theta the
-    client started from, known to the server), or None for one frequency per tensor."""
-    table = bytearray([MASK_MODELS.index("global" if model_theta is not None else "tensor")])
-    encoder = constriction.stream.queue.RangeEncoder()
-    for spec in layout:
-        bits = mask[spec.name].reshape(-1).numpy().astype(np.int32)
-        if model_theta is not None:
-            encoder.encode(bits, _BERNOULLI, _probabilities(model_theta[spec.name]))
-            continue
-        ones = int(bits.sum())
-        put_varint(table, ones)
-        if 0 < ones < bits.size:
-            encoder.encode(bits, _model.Bernoulli(ones / bits.size, perfect=False))
-    stream = encoder.get_compressed().astype("<u4").tobytes()
-    return pack_frame([bytes(table), stream], layout, FrameHeader(METHOD_ID, MASK_KIND, round_index))
-
-
-def decode_mask(
-    data: bytes, layout: Layout, model_theta: Mapping[str, torch.Tensor], round_index: int
-) -> st.State:
-    """The mask of :func:`encode_mask` (float 0/1 tensors); ``model_theta`` is used if the message says so."""
-    table, stream = _sections(data, layout, MASK_KIND, round_index)
-    if len(table) < 1 or table[0] >= len(MASK_MODELS):
-        raise MessageError("mask message without a valid probability-model id")
-    per_tensor = MASK_MODELS[table[0]] == "tensor"
-    decoder, pos, out = _stream(stream), 1, {}
-    for spec in layout:
-        if per_tensor:
-            ones, pos = get_varint(table, pos, len(table), "ones count")
-            if ones > spec.numel:
-                raise MessageError(f"{ones} ones announced in {spec.numel} entries", tensor=spec.name)
-            if 0 < ones < spec.numel:
-                bits = decoder.decode(_model.Bernoulli(ones / spec.numel, perfect=False), spec.numel)
-                if int(bits.sum()) != ones:
-                    raise MessageError("decoded mask does not hold its announced count", tensor=spec.name)
-            else:
-                bits = np.full(spec.numel, int(ones == spec.numel), dtype=np.int32)
-        else:
-            bits = decoder.decode(_BERNOULLI, _probabilities(model_theta[spec.name]))
-        out[spec.name] = torch.from_numpy(bits.astype(np.float32).reshape(spec.shape))
-    if pos != len(table):
-        raise MessageError(f"mask table has {len(table) - pos} bytes left over")
-    _exhausted(decoder)
-    return out
-
-
-def _contexts(theta: Mapping[str, torch.Tensor], layout: Layout) -> np.ndarray:
-    """Per entry, the bin of the receiver's theta that conditions its count's code."""
-    flat = np.concatenate([theta[spec.name].reshape(-1).numpy() for spec in layout])
-    return np.minimum((flat * CONTEXTS).astype(np.int64), CONTEXTS - 1)
-
-
-def encode_counts(
-    ones: Mapping[str, torch.Tensor], trials: int, held: Mapping[str, torch.Tensor], layout: Layout, round_index: int
-) -> bytes:
-    """The posterior's counts, range-coded conditioned on the theta the receiver ``held``:
-    trials, then per context bin a histogram (distinct values as gaps, their frequencies),
-    and the stream of every bin's entries coded with its histogram."""
-    table = bytearray()
-    put_varint(table, trials)
-    flat = np.concatenate([ones[spec.name].reshape(-1).numpy() for spec in layout])
-    contexts = _contexts(held, layout)
-    encoder = constriction.stream.queue.RangeEncoder()
-    for context in range(CONTEXTS):
-        values, symbols, counts = np.unique(flat[contexts == context], return_inverse=True, return_counts=True)
-        put_varint(table, len(values))
-        for gap, count in zip(np.diff(values, prepend=-1) - 1, counts):
-            put_varint(table, int(gap))
-            put_varint(table, int(count))
-        if len(values) > 1:
-            encoder.encode(symbols.astype(np.int32), _model.Categorical(counts / counts.sum(), perfect=False))
-    stream = encoder.get_compressed().astype("<u4").tobytes()
-    return pack_frame([bytes(table), stream], layout, FrameHeader(METHOD_ID, COUNTS_KIND, round_index))
-
-
-def decode_counts(
-    data: bytes, layout: Layout, held: Mapping[str, torch.Tensor], round_index: int
-) -> tuple[st.State, int]:
-    """(ones per entry as int64 tensors, trials) of :func:`encode_counts`."""
-    table, stream = _sections(data, layout, COUNTS_KIND, round_index)
-    trials, pos = get_varint(table, 0, len(table), "trials")
-    contexts = _contexts(held, layout)
-    flat = np.zeros(contexts.size, dtype=np.int64)
-    decoder = _stream(stream)
-    for context in range(CONTEXTS):
-        where = np.flatnonzero(contexts == context)
-        distinct, pos = get_varint(table, pos, len(table), "distinct counts")
-        if not min(where.size, 1) <= distinct <= min(where.size, trials + 1):
-            raise MessageError(f"{distinct} distinct counts for {where.size} entries of {trials} trials")
-        values, counts, previous = np.zeros(distinct, np.int64), np.zeros(distinct, np.int64), -1
-        for j in range(distinct):
-            gap, pos = get_varint(table, pos, len(table), "count value")
-            counts[j], pos = get_varint(table, pos, len(table), "count frequency")
-            previous = values[j] = previous + gap + 1
-        if distinct and (values[-1] > trials or counts.sum() != where.size or counts.min() < 1):
-            raise MessageError(f"count histogram of context {context} does not fit its entries or the trials")
-        if distinct > 1:
-            symbols = decoder.decode(_model.Categorical(counts / counts.sum(), perfect=False), where.size)
-            if not np.array_equal(np.bincount(symbols, minlength=distinct), counts):
-                raise MessageError(f"decoded counts of context {context} do not match their histogram")
-            flat[where] = values[symbols]
-        elif distinct:
-            flat[where] = values[0]
-    if pos != len(table):
-        raise MessageError(f"counts table has {len(table) - pos} bytes left over")
-    _exhausted(decoder)
-    sizes = np.cumsum([spec.numel for spec in layout])[:-1]
-    return {spec.name: torch.from_numpy(part.reshape(spec.shape)) for spec, part in zip(layout, np.split(flat, sizes))}, trials
-
-
-def _sections(data: bytes, layout: Layout, kind: int, round_index: int) -> tuple[memoryview, memoryview]:
-    sections = unpack_frame(data, layout, FrameHeader(METHOD_ID, kind, round_index), max_sections=2)
-    if len(sections) != 2:
-        raise MessageError(f"expected a table and a stream, got {len(sections)} sections")
-    return sections[0], sections[1]
+def message_context(layout: Layout, round_index: int, theta: st.State) -> MessageContext:
+    """A FedPM message of ``round_index`` whose code is conditioned on ``theta`` (both ends hold it)."""
+    return MessageContext(layout, METHOD_ID, round_index, shared=theta)
 
 
 # Aggregation --------------------------------------------------------------------------
@@ -348,13 +205,12 @@ class FedPMClient(Client):
     def uplink(self, round_index: int) -> bytes:
         if self.mask is None:
             raise RuntimeError(f"client {self.index}: uplink before local training")
-        model_theta = self.theta if self.pm.mask_model == "global" else None
-        data = encode_mask(self.mask, self.layout, model_theta, round_index)
+        data = MaskCodec(self.pm.mask_model).encode(self.mask, message_context(self.layout, round_index, self.theta))
         self.sent, self.mask = self.mask, None
         return data
 
     def downlink(self, data: bytes, round_index: int) -> None:
-        ones, trials = decode_counts(data, self.layout, self.theta, round_index)
+        ones, trials = CountsCodec().decode(data, message_context(self.layout, round_index, self.theta))
         self.theta = posterior(ones, trials, self.pm)
         self.received_digest = st.digest(self.theta)
 
@@ -394,7 +250,8 @@ class FedPMServer(Server):
             if self.pm.prior_reset and (round_index - 1) % self.pm.prior_reset == 0:
                 self.ones, self.trials = st.zeros_like(self.ones), 0
             self.counted_round = round_index
-        self.received[client] = decode_mask(data, self.layout, self.client_view[client], round_index)
+        context = message_context(self.layout, round_index, self.client_view[client])
+        self.received[client] = MaskCodec(self.pm.mask_model).decode(data, context)
         for name, m in self.received[client].items():
             self.ones[name] += m.long()
         self.trials += 1
@@ -412,7 +269,8 @@ class FedPMServer(Server):
         return self.evaluated
 
     def downlink(self, client: int, round_index: int) -> bytes:
-        data = encode_counts(self.ones, self.trials, self.client_view[client], self.layout, round_index)
+        context = message_context(self.layout, round_index, self.client_view[client])
+        data = CountsCodec().encode(PosteriorCounts(self.ones, self.trials), context)
         self.client_view[client] = self.theta
         return data
 

@@ -20,25 +20,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-import torch
-import zstandard
-from pysz import sz, szConfig, szErrorBoundMode
-
 from resfed.method_ids import METHOD_IDS
 from resfed import state as st
-from resfed.codec import Layout, MessageError
-from resfed.codec.frame import FrameHeader, pack_frame, unpack_frame
-from resfed.codec.layout import payload_dtype
-from resfed.codec.pipeline import flat_arrays
+from resfed.codec import MessageContext, SZCodec
 from resfed.link import LinkEnd, LinkSettings
 from resfed.methods.links import LinkStrategy
 from resfed.strategy import RunContext, register
 
 METHOD_ID = METHOD_IDS["fedsz"]
-MODEL_KIND = 1  # the frame's message kind: one model state
-ZSTD, SZ = 0, 1  # per-tensor coder ids in the message
-ZSTD_LEVEL = 3
 DIRECTIONS = ("ul", "dl")
 
 
@@ -53,13 +42,15 @@ class SZSettings:
     directions: tuple[str, ...] = ("ul",)
 
     def __post_init__(self) -> None:
-        if not 0 < self.error_bound < 1:
-            raise ValueError(f"fedsz error_bound must be in (0, 1), got {self.error_bound}")
-        if self.threshold < 0:
-            raise ValueError(f"fedsz threshold must be >= 0, got {self.threshold}")
+        _ = self.codec  # SZCodec checks error_bound and threshold
         unknown = set(self.directions) - set(DIRECTIONS)
         if unknown:
             raise ValueError(f"fedsz directions must be among {DIRECTIONS}, got {sorted(unknown)}")
+
+    @property
+    def codec(self) -> SZCodec:
+        """The message codec of a FedSZ direction."""
+        return SZCodec(error_bound=self.error_bound, threshold=self.threshold)
 
     @classmethod
     def from_spec(cls, spec: Mapping[str, Any]) -> SZSettings:
@@ -67,75 +58,6 @@ class SZSettings:
         if "directions" in values:
             values["directions"] = tuple(values["directions"])
         return cls(**values)
-
-
-def lossy_mask(layout: Layout, threshold: int) -> list[bool]:
-    """Which tensors go through SZ: float weights above the size threshold (the paper's partition)."""
-    return [spec.is_float and "weight" in spec.name and spec.numel > threshold for spec in layout]
-
-
-def _sz_config(error_bound: float) -> szConfig:
-    config = szConfig()
-    config.errorBoundMode = szErrorBoundMode.REL
-    config.relErrorBound = error_bound
-    return config
-
-
-def encode_state(state: Mapping[str, torch.Tensor], layout: Layout, settings: SZSettings, round_index: int) -> bytes:
-    """One message: a section of coder ids, then one section per tensor."""
-    arrays = flat_arrays(state, layout)
-    coders = lossy_mask(layout, settings.threshold)
-    compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
-    sections = [bytes(SZ if lossy else ZSTD for lossy in coders)]
-    for spec, array, lossy in zip(layout, arrays, coders):
-        if lossy:
-            sections.append(sz.compress(array, _sz_config(settings.error_bound))[0].tobytes())
-        else:
-            sections.append(compressor.compress(array.astype(payload_dtype(spec)).tobytes()))
-    return pack_frame(sections, layout, FrameHeader(METHOD_ID, MODEL_KIND, round_index))
-
-
-def decode_state(data: bytes, layout: Layout, round_index: int) -> st.State:
-    """The state a message carries, in the layout's dtypes; MessageError on anything malformed."""
-    sections = unpack_frame(data, layout, FrameHeader(METHOD_ID, MODEL_KIND, round_index), max_sections=len(layout) + 1)
-    if len(sections) != len(layout) + 1 or len(sections[0]) != len(layout):
-        raise MessageError(f"expected a coder table and {len(layout)} tensor sections")
-    out = {}
-    for spec, coder, section in zip(layout, bytes(sections[0]), sections[1:]):
-        try:
-            flat = _decode_tensor(section, spec, coder)
-        except MessageError as error:
-            raise error.located(tensor=spec.name) from None
-        out[spec.name] = torch.from_numpy(flat.reshape(spec.shape)).to(spec.dtype)
-    return out
-
-
-def _decode_tensor(section: memoryview, spec: Any, coder: int) -> np.ndarray:
-    if coder == SZ and spec.is_float:
-        try:
-            flat = sz.decompress(np.frombuffer(section, dtype=np.uint8).copy(), np.float32, (spec.numel,))[0]
-        except (ValueError, RuntimeError) as error:
-            raise MessageError(f"SZ stream rejected: {error}") from None
-        if not np.isfinite(flat).all():
-            raise MessageError("SZ stream decodes to non-finite values")
-        return flat
-    if coder != ZSTD:
-        raise MessageError(f"coder id {coder} not allowed for a {spec.dtype} tensor")
-    wire = np.dtype(payload_dtype(spec))
-    expected = spec.numel * wire.itemsize
-    try:
-        declared = zstandard.frame_content_size(bytes(section[:18]))
-        if declared != expected:
-            raise MessageError(f"zstd frame declares {declared} bytes, the layout implies {expected}")
-        raw = zstandard.ZstdDecompressor().decompress(bytes(section), max_output_size=expected)
-    except zstandard.ZstdError as error:
-        raise MessageError(f"zstd stream rejected: {error}") from None
-    if len(raw) != expected:
-        raise MessageError(f"zstd stream holds {len(raw)} bytes, the layout implies {expected}")
-    flat = np.frombuffer(raw, dtype=wire).astype(wire.newbyteorder("="))
-    if spec.is_float and not np.isfinite(flat).all():
-        raise MessageError("non-finite value in a lossless tensor")
-    return flat
 
 
 @dataclass
@@ -146,14 +68,14 @@ class SZLinkEnd(LinkEnd):
     sz: SZSettings = field(default_factory=SZSettings)
 
     def _recover_sz(self, data: bytes, round_index: int) -> st.State:
-        recovered = decode_state(data, self.layout, round_index)
+        recovered = self.sz.codec.decode(data, MessageContext(self.layout, self.method_id, round_index))
         self.transfers += 1
         self.last_digest = st.digest(recovered)
         return recovered
 
     def send(self, model: st.State, anchor: st.State, round_index: int) -> tuple[bytes, st.State]:
         """Code ``model``; return the bytes and the model the receiver recovers (``anchor`` is unused)."""
-        data = encode_state(model, self.layout, self.sz, round_index)
+        data = self.sz.codec.encode(model, MessageContext(self.layout, self.method_id, round_index))
         return data, self._recover_sz(data, round_index)
 
     def receive(self, data: bytes, anchor: st.State, round_index: int) -> st.State:

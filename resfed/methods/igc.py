@@ -38,13 +38,10 @@ import torch
 
 from resfed.method_ids import METHOD_IDS
 from resfed import state as st
-from resfed.codec import Layout, MessageError
-from resfed.codec.bitio import get_varint, put_varint
-from resfed.codec.frame import FrameHeader, f32_array, pack_frame, read_f32, unpack_frame
+from resfed.codec import CoordinatesCodec, Layout, MessageContext, MessageError
 from resfed.strategy import Client, RunContext, Server, Strategy, check_finite, register
 
 METHOD_ID = METHOD_IDS["igc"]
-UL_KIND, DL_KIND = 1, 2
 SUBSPACES = ("static", "k_subspace", "time_varying")
 PROJECTIONS = ("gaussian", "hadamard")
 BLOCK_ROWS = 4096  # rows of a Gaussian P generated at a time
@@ -193,44 +190,6 @@ def add_flat(state: Mapping[str, torch.Tensor], layout: Layout, delta: torch.Ten
     return out
 
 
-# Messages: a list of (round, d coordinates) blocks --------------------------------------
-
-
-def encode_blocks(
-    blocks: Sequence[tuple[int, np.ndarray]], layout: Layout, kind: int, round_index: int
-) -> bytes:
-    """A table of the blocks' rounds, then each block's coordinates as float32."""
-    table = bytearray()
-    put_varint(table, len(blocks))
-    for block_round, _ in blocks:
-        put_varint(table, block_round)
-    sections = [bytes(table)] + [f32_array(c) for _, c in blocks]
-    return pack_frame(sections, layout, FrameHeader(METHOD_ID, kind, round_index))
-
-
-def decode_blocks(
-    data: bytes, layout: Layout, kind: int, round_index: int, dimension: int
-) -> list[tuple[int, np.ndarray]]:
-    """The blocks of :func:`encode_blocks`; rounds must increase and not exceed ``round_index``."""
-    sections = unpack_frame(data, layout, FrameHeader(METHOD_ID, kind, round_index), max_sections=round_index + 1)
-    if not sections:
-        raise MessageError("coordinate message without a block table")
-    table = sections[0]
-    count, pos = get_varint(table, 0, len(table), "block count")
-    if count != len(sections) - 1:
-        raise MessageError(f"block table lists {count} blocks, the frame holds {len(sections) - 1}")
-    blocks, previous = [], 0
-    for section in sections[1:]:
-        block_round, pos = get_varint(table, pos, len(table), "block round")
-        if not previous < block_round <= round_index:
-            raise MessageError(f"block of round {block_round} after round {previous} in a round-{round_index} message")
-        blocks.append((block_round, read_f32(section, dimension, f"coordinates of round {block_round}")))
-        previous = block_round
-    if pos != len(table):
-        raise MessageError(f"block table has {len(table) - pos} bytes left over")
-    return blocks
-
-
 class Subspaces:
     """The subspaces of a run, known to every endpoint: which one a round uses, and applying updates."""
 
@@ -241,6 +200,13 @@ class Subspaces:
     def of_round(self, round_index: int) -> GaussianSubspace | HadamardSubspace:
         index = subspace_index(self.settings, self.seed, round_index)
         return subspace(self.settings.projection, self.seed, index, self.size, self.settings.dimension)
+
+    def codec(self, direction: str) -> CoordinatesCodec:
+        """The message codec of ``direction`` ("ul" or "dl")."""
+        return CoordinatesCodec(self.settings.dimension, direction)
+
+    def context(self, round_index: int) -> MessageContext:
+        return MessageContext(self.layout, METHOD_ID, round_index)
 
     def apply(self, state: st.State, blocks: Sequence[tuple[int, np.ndarray]]) -> st.State:
         """Add each block's P c in order: the one code path of server and clients."""
@@ -275,10 +241,10 @@ class IGCClient(Client):
         update = flatten(self.local, self.spaces.layout) - flatten(self.held_global, self.spaces.layout)
         self.sent = self.spaces.of_round(round_index).project(update[:, None])[:, 0].numpy()
         self.sent_round, self.sent_start, self.local = round_index, self.held_global, None
-        return encode_blocks([(round_index, self.sent)], self.spaces.layout, UL_KIND, round_index)
+        return self.spaces.codec("ul").encode([(round_index, self.sent)], self.spaces.context(round_index))
 
     def downlink(self, data: bytes, round_index: int) -> None:
-        blocks = decode_blocks(data, self.spaces.layout, DL_KIND, round_index, self.spaces.settings.dimension)
+        blocks = self.spaces.codec("dl").decode(data, self.spaces.context(round_index))
         self.held_global = self.spaces.apply(self.held_global, blocks)
 
     def model(self) -> st.State:
@@ -319,7 +285,7 @@ class IGCServer(Server):
         self.synced = [0] * context.n_clients
 
     def receive(self, client: int, data: bytes, round_index: int) -> None:
-        blocks = decode_blocks(data, self.spaces.layout, UL_KIND, round_index, self.igc.dimension)
+        blocks = self.spaces.codec("ul").decode(data, self.spaces.context(round_index))
         if [r for r, _ in blocks] != [round_index]:
             raise MessageError(f"uplink of client {client}: expected one block of round {round_index}")
         self.received[client] = blocks[0][1]
@@ -338,7 +304,7 @@ class IGCServer(Server):
         self.synced[client] = round_index
         for r in [r for r in self.history if r <= min(self.synced)]:
             del self.history[r]
-        return encode_blocks(missed, self.spaces.layout, DL_KIND, round_index)
+        return self.spaces.codec("dl").encode(missed, self.spaces.context(round_index))
 
     def digest(self, client: int, direction: str) -> str:
         return coordinates_digest(self.received[client]) if direction == "ul" else st.digest(self.global_state)

@@ -31,25 +31,16 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-import constriction
 import numpy as np
 
 from ..bitio import unary
 from ..errors import MessageError
+from ..rangecoding import BERNOULLI, UNIFORM, Encoder, bernoulli, clipped, decoding, model, stream_bytes, stream_decoder
 from .base import Coder, Decoded, Slot, Sparse
 
 FLAT, ROWS, COLS = GROUPINGS = (0, 1, 2)
 ALPHAS = (1 / 16, 1 / 4, 1.0)  # position model len(GROUPINGS) + i is adaptive(ALPHAS[i])
 N_POSITION_MODELS = len(GROUPINGS) + len(ALPHAS)
-_P_MIN = 2.0**-20
-_model = constriction.stream.model
-_BERNOULLI = _model.Bernoulli(perfect=False)  # family: one probability per symbol
-_UNIFORM = _model.Uniform()  # family: one alphabet size per symbol
-
-
-def _bernoulli(p: float) -> _model.Bernoulli:
-    return _model.Bernoulli(p, perfect=False)
-
 
 def _xlog2x(a: np.ndarray) -> np.ndarray:
     a = np.asarray(a, dtype=np.float64)
@@ -83,13 +74,13 @@ def _counts_cost(counts: np.ndarray) -> float:
 def _encode_counts(encoder, counts: np.ndarray) -> None:
     if counts.size > 1:
         k = int(counts.sum())
-        encoder.encode(unary(counts).astype(np.int32), _bernoulli(k / (k + counts.size)))
+        encoder.encode(unary(counts).astype(np.int32), bernoulli(k / (k + counts.size)))
 
 
 def _decode_counts(decoder, groups: int, per_group: int, k: int) -> np.ndarray:
     if groups == 1:
         return np.array([k])
-    symbols = decoder.decode(_bernoulli(k / (k + groups)), k + groups)
+    symbols = decoder.decode(bernoulli(k / (k + groups)), k + groups)
     ends = np.flatnonzero(symbols == 0)
     if ends.size != groups or symbols[-1] != 0:
         raise MessageError(f"group counts do not describe {groups} groups")
@@ -112,7 +103,7 @@ def _encode_grouped(encoder, mask: np.ndarray) -> None:
     _encode_counts(encoder, counts)
     for v in np.unique(counts):
         if 0 < v < mask.shape[1]:
-            encoder.encode(mask[counts == v].reshape(-1).astype(np.int32), _bernoulli(v / mask.shape[1]))
+            encoder.encode(mask[counts == v].reshape(-1).astype(np.int32), bernoulli(v / mask.shape[1]))
 
 
 def _decode_grouped(decoder, shape: tuple[int, int], k: int) -> np.ndarray:
@@ -123,7 +114,7 @@ def _decode_grouped(decoder, shape: tuple[int, int], k: int) -> np.ndarray:
     for v in np.unique(counts):
         if 0 < v < per_group:
             rows = np.flatnonzero(counts == v)
-            bits = decoder.decode(_bernoulli(v / per_group), rows.size * per_group)
+            bits = decoder.decode(bernoulli(v / per_group), rows.size * per_group)
             mask[rows] = _checked_rows(bits.reshape(rows.size, per_group), np.full(rows.size, v))
     return mask
 
@@ -140,7 +131,7 @@ def _checked_rows(bits: np.ndarray, counts: np.ndarray) -> np.ndarray:
 def _adaptive_p(count, col_before, kept_before, alpha: float, n_cols: int) -> np.ndarray:
     """Probabilities of one row (scalars + vector) or of all rows (columns + matrix)."""
     p = (count * (col_before + alpha)) / (kept_before + alpha * n_cols)
-    return np.clip(p, _P_MIN, 1 - _P_MIN)
+    return clipped(p)
 
 
 def _adaptive_costs(mask: np.ndarray) -> list[float]:
@@ -182,7 +173,7 @@ def _encode_adaptive(encoder, mask: np.ndarray, alpha: float) -> None:
     col_before = np.cumsum(mask, axis=0, dtype=np.int64) - mask
     kept_before = np.cumsum(counts) - counts
     p = _adaptive_p(counts[open_, None], col_before[open_], kept_before[open_, None], alpha, n_cols)
-    encoder.encode(mask[open_].reshape(-1).astype(np.int32), _BERNOULLI, p.reshape(-1))
+    encoder.encode(mask[open_].reshape(-1).astype(np.int32), BERNOULLI, p.reshape(-1))
 
 
 def _decode_adaptive(decoder, shape: tuple[int, int], k: int, alpha: float) -> np.ndarray:
@@ -196,7 +187,7 @@ def _decode_adaptive(decoder, shape: tuple[int, int], k: int, alpha: float) -> n
             mask[i] = True
         elif counts[i] > 0:
             p = _adaptive_p(counts[i], col, kept_before, alpha, n_cols)
-            mask[i] = _checked_rows(decoder.decode(_BERNOULLI, p)[None], counts[i : i + 1])[0]
+            mask[i] = _checked_rows(decoder.decode(BERNOULLI, p)[None], counts[i : i + 1])[0]
         col += mask[i]
         kept_before += counts[i]
     return mask
@@ -220,18 +211,18 @@ def _sign_model(kept: np.ndarray, neg: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 def _encode_signs(encoder, mask: np.ndarray, negative: np.ndarray) -> None:
     kept, neg = mask.sum(axis=1), negative.sum(axis=1)
-    encoder.encode(neg[kept > 0].astype(np.int32), _UNIFORM, (kept[kept > 0] + 1).astype(np.int32))
+    encoder.encode(neg[kept > 0].astype(np.int32), UNIFORM, (kept[kept > 0] + 1).astype(np.int32))
     _, open_, p = _sign_model(kept, neg)
-    encoder.encode(negative[mask][open_].astype(np.int32), _BERNOULLI, p)
+    encoder.encode(negative[mask][open_].astype(np.int32), BERNOULLI, p)
 
 
 def _decode_signs(decoder, mask: np.ndarray) -> np.ndarray:
     kept = mask.sum(axis=1)
     neg = np.zeros_like(kept)
-    neg[kept > 0] = decoder.decode(_UNIFORM, (kept[kept > 0] + 1).astype(np.int32))
+    neg[kept > 0] = decoder.decode(UNIFORM, (kept[kept > 0] + 1).astype(np.int32))
     group, open_, p = _sign_model(kept, neg)
     signs = (neg == kept)[group]
-    signs[open_] = decoder.decode(_BERNOULLI, p).astype(bool)
+    signs[open_] = decoder.decode(BERNOULLI, p).astype(bool)
     if np.any(np.bincount(group, weights=signs, minlength=kept.size) != neg):
         raise MessageError("decoded signs do not match their announced counts")
     out = np.zeros(mask.shape, dtype=bool)
@@ -251,10 +242,10 @@ class ContextCoder(Coder):
         return self.contexts and len(shape) >= 2 and shape[0] >= 2 and math.prod(shape[1:]) >= 2
 
     def encode(self, tensors: Sequence[Sparse]) -> bytes:
-        encoder = constriction.stream.queue.RangeEncoder()
+        encoder = Encoder()
         for t in tensors:
             self._encode_one(encoder, t)
-        return encoder.get_compressed().astype("<u4").tobytes()
+        return stream_bytes(encoder)
 
     def _encode_one(self, encoder, t: Sparse) -> None:
         mask = np.ones(t.n, dtype=bool)
@@ -276,9 +267,9 @@ class ContextCoder(Coder):
             sign_model = int(np.argmin(costs))
         if context:
             if t.idx is not None:
-                encoder.encode(np.array([position_model], np.int32), _model.Uniform(N_POSITION_MODELS))
+                encoder.encode(np.array([position_model], np.int32), model.Uniform(N_POSITION_MODELS))
             if t.negative is not None:
-                encoder.encode(np.array([sign_model], np.int32), _model.Uniform(len(GROUPINGS)))
+                encoder.encode(np.array([sign_model], np.int32), model.Uniform(len(GROUPINGS)))
         if t.idx is not None:
             if position_model < len(GROUPINGS):
                 _encode_grouped(encoder, _grouped(mask, t.shape, position_model))
@@ -289,25 +280,19 @@ class ContextCoder(Coder):
             _encode_signs(encoder, _grouped(mask, t.shape, sign_model), _grouped(neg, t.shape, sign_model))
 
     def _start(self, buf: memoryview):
-        if len(buf) % 4:
-            raise MessageError(f"range-coded stream of {len(buf)} bytes is not whole 32-bit words")
-        return constriction.stream.queue.RangeDecoder(np.frombuffer(buf, dtype="<u4").astype(np.uint32))
+        return stream_decoder(buf)
 
     def _decode_one(self, decoder, slot: Slot) -> Decoded:
-        try:
+        with decoding():
             return self._decode_checked(decoder, slot)
-        except MessageError:
-            raise
-        except Exception as error:  # constriction reports invalid data as AssertionError etc.
-            raise MessageError(f"range decoder rejected the stream: {error}") from error
 
     def _decode_checked(self, decoder, slot: Slot) -> Decoded:
         context = self._has_context(slot.shape)
         position_model = sign_model = FLAT
         if context and not slot.dense:
-            position_model = int(decoder.decode(_model.Uniform(N_POSITION_MODELS)))
+            position_model = int(decoder.decode(model.Uniform(N_POSITION_MODELS)))
         if context and slot.signs:
-            sign_model = int(decoder.decode(_model.Uniform(len(GROUPINGS))))
+            sign_model = int(decoder.decode(model.Uniform(len(GROUPINGS))))
         mask = np.ones(slot.n, dtype=bool)
         if not slot.dense:
             if position_model < len(GROUPINGS):

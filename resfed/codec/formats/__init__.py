@@ -1,0 +1,17 @@
+"""Every message format of the project, one :class:`~resfed.codec.message.MessageCodec` per file.
+
+Importing this package registers them all (see :mod:`resfed.codec.registry`):
+
+- ``deep``: ResFed's deep codec (top-k, 1-bit, position coders) in the "RFED" container;
+- ``sz``: FedSZ's SZ3 + zstd model states;
+- ``fedpm_mask`` / ``fedpm_counts``: FedPM's range-coded masks and posterior counts;
+- ``igc_coordinates``: IGC's blocks of subspace coordinates.
+"""
+
+from .deep import DeepCodec
+from .fedpm_counts import CountsCodec, PosteriorCounts
+from .fedpm_mask import MaskCodec
+from .igc_coordinates import CoordinatesCodec
+from .sz import SZCodec
+
+__all__ = ["CoordinatesCodec", "CountsCodec", "DeepCodec", "MaskCodec", "PosteriorCounts", "SZCodec"]

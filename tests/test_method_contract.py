@@ -18,7 +18,6 @@ def test_digests_agree_every_transfer(method):
 # Raw decoder exceptions that issue 13's decoder hardening removes; strict, so the marks
 # must go as soon as the decoders raise only MessageError.
 RAW_DECODER_ERRORS = {
-    "fedpm": "constriction's AssertionError on a stream that is invalid for its model",
     "fedsz": "pysz's IndexError on a damaged SZ3 Huffman payload",
 }
 

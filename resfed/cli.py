@@ -11,11 +11,17 @@ from resfed.config import ConfigError, load_config, run_spec
 
 
 def _cmd_check_config(args: argparse.Namespace) -> None:
-    config = load_config(args.configfile)
-    if args.resolved:
-        print(json.dumps(config, indent=2, sort_keys=True))
-    else:
-        print(f"{args.configfile}: valid")
+    """Every file checked; one error line per problem, each naming its file."""
+    problems = []
+    for path in args.configfiles:
+        try:
+            config = load_config(path)
+        except ConfigError as error:
+            problems.append(str(error))
+            continue
+        print(json.dumps(config, indent=2, sort_keys=True) if args.resolved else f"{path}: valid")
+    if problems:
+        raise ConfigError("\n".join(problems))
 
 
 def _cmd_spec(args: argparse.Namespace) -> None:
@@ -131,8 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="resfed", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("check-config", help="validate a config file against the schema")
-    p.add_argument("configfile")
+    p = sub.add_parser("check-config", help="validate config files against the schema")
+    p.add_argument("configfiles", nargs="+", metavar="CONFIGFILE")
     p.add_argument("--resolved", action="store_true", help="print the config with defaults filled in")
     p.set_defaults(func=_cmd_check_config)
 

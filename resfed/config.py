@@ -1,7 +1,8 @@
 """Configuration: one JSON schema (resfed/schema.yaml) for Snakemake and the CLI.
 
 The schema fills defaults and rejects unknown keys; cross-references (an experiment naming
-a variant that does not exist) are checked here because JSON schema cannot express them.
+a variant that does not exist), NaN and Inf are checked here because JSON schema cannot
+express them. Config files are read strictly (resfed/strict_yaml.py) by both tools.
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from collections.abc import Mapping
+import math
+from collections.abc import Iterator, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ import jsonschema
 import yaml
 
 from resfed.partition_scheme import parse_scheme, scheme_slug
+from resfed.strict_yaml import YAMLFileError, load_yaml_file, scalar_value
 
 SCHEMA_PATH = Path(str(resources.files("resfed") / "schema.yaml"))
 
@@ -107,8 +110,13 @@ def validate(config: Mapping[str, Any]) -> dict[str, Any]:
     Raises ConfigError naming the offending key (all problems at once, most specific first).
     """
     resolved = copy.deepcopy(dict(config))
+    not_finite = [f"config key '{path}': {value} is not a finite number" for path, value in _non_finite(resolved)]
+    if not_finite:
+        raise ConfigError("\n".join(not_finite))
     schema = load_schema()
-    errors = sorted(_DefaultingValidator(schema).iter_errors(resolved), key=lambda e: list(e.absolute_path))
+    errors = sorted(
+        _DefaultingValidator(schema).iter_errors(resolved), key=lambda e: [str(p) for p in e.absolute_path]
+    )
     messages = [
         message
         for error in errors
@@ -122,6 +130,18 @@ def validate(config: Mapping[str, Any]) -> dict[str, Any]:
         raise ConfigError("\n".join(dict.fromkeys(messages)))
     _check_references(resolved)
     return resolved
+
+
+def _non_finite(value: Any, path: str = "") -> Iterator[tuple[str, float]]:
+    """(key path, value) of every NaN or Inf: JSON-schema bounds are false for NaN, true for Inf."""
+    if isinstance(value, float) and not math.isfinite(value):
+        yield path or "<top level>", value
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _non_finite(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _non_finite(item, f"{path}.{index}" if path else str(index))
 
 
 def _leaf_errors(error: jsonschema.ValidationError) -> list[jsonschema.ValidationError]:
@@ -175,16 +195,60 @@ def _check_references(config: dict[str, Any]) -> None:
         raise ConfigError("\n".join(problems))
 
 
-def load_config(path: str | Path) -> dict[str, Any]:
-    """Read a YAML config file and validate it."""
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """The mapping in a YAML config file, unvalidated; ConfigError naming the file (and the
+    line and column of a syntax error, a repeated key or a key that is not a string)."""
     try:
-        with open(path, encoding="utf-8") as handle:
-            raw = yaml.safe_load(handle) or {}
-    except FileNotFoundError as error:
-        raise ConfigError(f"config file not found: {path}") from error
+        raw = load_yaml_file(path)
+    except YAMLFileError as error:
+        raise ConfigError(str(error)) from None
+    if raw is None:
+        raise ConfigError(f"{path}: empty config file")
     if not isinstance(raw, dict):
-        raise ConfigError(f"config file {path}: top level must be a mapping")
-    return validate(raw)
+        raise ConfigError(f"{path}: top level must be a mapping of keys, not a {type(raw).__name__}")
+    return raw
+
+
+def load_config(path: str | Path) -> dict[str, Any]:
+    """Read a YAML config file strictly and validate it; every error names the file."""
+    try:
+        return validate(read_config_file(path))
+    except ConfigError as error:
+        prefix = f"{path}: "
+        raise ConfigError("\n".join(
+            line if line.startswith(str(path)) else prefix + line for line in str(error).splitlines()
+        )) from None
+
+
+def workflow_config(configfiles: Sequence[str | Path], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """The config a Snakemake run uses: its config files read as `load_config` reads them,
+    merged in order, then its `--config` overrides, validated.
+
+    Snakemake reads a nested override (`--config 'train={lr: 0.1}'`) with YAML's base loader,
+    which leaves every value a string; each is read again as the YAML value it spells.
+    """
+    merged: dict[str, Any] = {}
+    for path in configfiles:
+        _merge(merged, read_config_file(path))
+    return validate(_merge(merged, _typed(overrides)))
+
+
+def _typed(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {key: _typed(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_typed(item) for item in value]
+    return scalar_value(value) if isinstance(value, str) else value
+
+
+def _merge(base: dict[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+    """Update `base` in place, key by key into nested mappings (as Snakemake merges configs)."""
+    for key, value in update.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = copy.deepcopy(dict(value) if isinstance(value, Mapping) else value)
+    return base
 
 
 def run_spec(

@@ -7,9 +7,8 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from resfed import layout
-from resfed.config import run_spec
+from resfed.config import ConfigError, run_spec, workflow_config
 from resfed.data.sources import locate_all, network_allowed
-from resfed.config import validate as resolve_config
 from resfed.partition_scheme import SLUG_PATTERN
 
 # Rules call the `resfed` CLI: find it next to the Python running Snakemake (a venv that is
@@ -20,10 +19,18 @@ envvars:
 
 os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
 
-# resfed's own check first: its errors name the key and the allowed values, and it
-# checks cross-references (experiments naming undefined variants) that JSON schema cannot.
-config.update(resolve_config(config))
-# Defaults are filled by resolve_config above (Snakemake's set_default cannot descend into
+# resfed's own check first: it reads the config files as `resfed check-config` does (errors
+# name the file, line and column; repeated keys, NaN and Inf are refused), types nested
+# --config overrides, names the key and the allowed values, and checks cross-references
+# (experiments naming undefined variants) that JSON schema cannot.
+try:
+    resolved_config = workflow_config(workflow.configfiles, workflow.config_settings.config)
+except ConfigError as error:
+    print(f"resfed: config error: {error}", file=sys.stderr)
+    sys.exit(1)
+config.clear()
+config.update(resolved_config)
+# Defaults are filled by workflow_config above (Snakemake's set_default cannot descend into
 # nullable objects such as a direction whose codec is null).
 validate(config, schema="../../config/schema.yaml", set_default=False)
 config["results"] = layout.results_root(config, workflow.overwrite_configfiles)

@@ -7,7 +7,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from resfed import layout
-from resfed.config import ConfigError, run_spec, workflow_config
+from resfed.config import SCHEMA_PATH, ConfigError, run_spec, workflow_config
 from resfed.data.sources import locate_all, network_allowed
 from resfed.partition_scheme import SLUG_PATTERN
 
@@ -32,7 +32,8 @@ config.clear()
 config.update(resolved_config)
 # Defaults are filled by workflow_config above (Snakemake's set_default cannot descend into
 # nullable objects such as a direction whose codec is null).
-validate(config, schema="../../config/schema.yaml", set_default=False)
+# SCHEMA_PATH: the very file resfed validated with, also when resfed is installed elsewhere.
+validate(config, schema=str(SCHEMA_PATH), set_default=False)
 config["results"] = layout.results_root(config, workflow.overwrite_configfiles)
 
 

@@ -5,7 +5,8 @@ atomically after every round, so a crash leaves the rounds done so far and no ru
 Every `checkpoint_every` rounds the federation's state goes to a checkpoint beside the run
 directory (`<run dir>.ckpt/state.pt`: not a Snakemake output, so it survives Snakemake
 deleting a failed job's outputs); a new job for the same run resumes from it, and it is
-deleted once run.json is written.
+deleted once run.json is written. Temp files that a kill left in either folder are
+removed when the run starts again and when it ends.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import torch
 from tqdm import tqdm
 
 from resfed import checkpoint, log
-from resfed.atomic import atomic_write_json
+from resfed.atomic import atomic_write_json, remove_partial_writes
 from resfed.config import spec_hash
 from resfed.data import load_prepared, read_partition_file
 from resfed.federation import Federation
@@ -71,6 +72,8 @@ def run_training(
     """
     out_dir = Path(out_dir)
     checkpoint_path = Path(checkpoint_dir or out_dir.with_name(out_dir.name + ".ckpt")) / "state.pt"
+    for folder in (out_dir, out_dir / "values", checkpoint_path.parent):
+        remove_partial_writes(folder)
     started = log.now()
     torch.set_num_threads(int(spec["threads"]))
     device = resolve_device(spec["device"])
@@ -161,10 +164,16 @@ def run_training(
             "finished": log.now(),
         },
     )
-    checkpoint_path.unlink(missing_ok=True)
-    with contextlib.suppress(OSError):  # the folder stays if it holds anything else
-        checkpoint_path.parent.rmdir()
+    remove_checkpoint(checkpoint_path)
     return out_dir
+
+
+def remove_checkpoint(path: Path) -> None:
+    """Delete a finished run's checkpoint, temp files of killed saves, and its folder if then empty."""
+    path.unlink(missing_ok=True)
+    remove_partial_writes(path.parent)
+    with contextlib.suppress(OSError):  # the folder stays if it holds anything else
+        path.parent.rmdir()
 
 
 def load_spec(text_or_path: str) -> dict[str, Any]:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections.abc import Sequence
 
 from resfed.config import ConfigError, load_config, run_spec
+from resfed.run_errors import RunInterrupted
 
 
 def _cmd_check_config(args: argparse.Namespace) -> None:
@@ -58,10 +60,13 @@ def _cmd_partition(args: argparse.Namespace) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> None:
-    from resfed.run import load_spec, run_training
+    from resfed.run_inputs import load_spec
 
-    spec = load_spec(args.spec)
-    run_training(spec, args.data, args.partition, args.out, progress=not args.quiet)
+    spec = load_spec(args.spec)  # before torch is imported: a bad spec fails fast
+    from resfed.run import run_training
+
+    run_training(spec, args.data, args.partition, args.out, progress=not args.quiet, force=args.force,
+                 tensorboard=args.tensorboard)
 
 
 def _load_runs(run_dirs: Sequence[str]):  # noqa: ANN202 - list[Run], imported lazily
@@ -133,6 +138,13 @@ def _add_roles(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dl", default="resfed-dl", help="variant compressing the downlink only")
 
 
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--force", action="store_true", help="replace a finished run (one with run.json) in --out")
+    parser.add_argument("--quiet", action="store_true", help="no per-round progress (bar or log lines)")
+    parser.add_argument("--tensorboard", metavar="DIR", default=None,
+                        help="also log every round to TensorBoard in DIR (needs the 'tensorboard' extra)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="resfed", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -175,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="prepared .npz")
     p.add_argument("--partition", required=True, help="partition .json")
     p.add_argument("--out", required=True, help="run directory")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_run_options(p)
     p.set_defaults(func=_cmd_train)
 
     for name, func, helptext in (
@@ -206,12 +218,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
     try:
         args.func(args)
-    except (ConfigError, ValueError, FileNotFoundError, RuntimeError) as error:
+    except RunInterrupted as stop:
+        print(f"resfed {args.command}: {stop}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print(f"resfed {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:
+        if not _is_user_error(error):
+            raise
         print(f"resfed {args.command}: error: {error}", file=sys.stderr)
         return 1
     return 0
+
+
+def _is_user_error(error: Exception) -> bool:
+    """Errors whose message names the file or key and the fix: one line, no traceback."""
+    from resfed.data.errors import DataError  # here: the data layer imports numpy
+
+    return isinstance(error, (ConfigError, DataError, ValueError, FileNotFoundError, RuntimeError))
 
 
 if __name__ == "__main__":

@@ -67,6 +67,13 @@ class RoundRecord:
         return digests_agree(self)
 
 
+def rounds_columns(n_clients: int) -> list[str]:
+    """The columns of rounds.csv in order: the header a run that stopped before round 1 still writes."""
+    per_direction = [[f"{d}_bytes", *(f"{d}_bytes_client{i}" for i in range(n_clients)), f"{d}_bits_cum_per_client"]
+                     for d in ("ul", "dl")]
+    return ["round", *per_direction[0], *per_direction[1], *ROUND_COLUMNS[5:], *DIGEST_COLUMNS]
+
+
 def rounds_frame(records: Iterable[RoundRecord], n_clients: int) -> pd.DataFrame:
     """One row per round: bytes per client and summed, cumulative bits per client, metrics, digests."""
     rows = []
@@ -87,4 +94,4 @@ def rounds_frame(records: Iterable[RoundRecord], n_clients: int) -> pd.DataFrame
             **{column: getattr(r, column) for column in DIGEST_COLUMNS},
         )
         rows.append(row)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows) if rows else pd.DataFrame(columns=rounds_columns(n_clients))

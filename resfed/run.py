@@ -12,16 +12,14 @@ removed when the run starts again and when it ends.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from tqdm import tqdm
-
 from resfed import checkpoint, log
 from resfed.atomic import atomic_write_json, remove_partial_writes
 from resfed.config import spec_hash
@@ -29,12 +27,28 @@ from resfed.data import load_prepared, read_partition_file
 from resfed.federation import Federation
 from resfed.methods import builder
 from resfed.models import build_model, count_parameters
+from resfed.progress import Progress
 from resfed.records import RoundRecord
+from resfed.run_errors import RunExists, RunInterrupted
+from resfed.run_inputs import check_partition, check_spec
 from resfed.snapshots import ValueSnapshots
 from resfed.train import TrainSettings
 
 
 logger = logging.getLogger(__name__)
+
+
+def claim_run_dir(out_dir: Path, force: bool) -> None:
+    """Refuse to replace a finished run unless `force`; with it, remove the old run's results first."""
+    if not (out_dir / "run.json").exists():
+        return
+    if not force:
+        raise RunExists(f"{out_dir} holds a finished run (run.json); pass --force to replace it, "
+                        "or choose another --out")
+    logger.warning("%s: replacing the finished run there (--force)", out_dir)
+    for name in ("run.json", "rounds.csv"):
+        (out_dir / name).unlink(missing_ok=True)
+    shutil.rmtree(out_dir / "values", ignore_errors=True)
 
 
 def resolve_device(requested: str) -> torch.device:
@@ -64,13 +78,18 @@ def standardise(
 
 def run_training(
     spec: Mapping[str, Any], data_path: str | Path, partition_path: str | Path, out_dir: str | Path,
-    progress: bool = True, checkpoint_dir: str | Path | None = None,
+    progress: bool = True, checkpoint_dir: str | Path | None = None, force: bool = False,
+    tensorboard: str | Path | None = None,
 ) -> Path:
     """Train one run and write its logs; returns the run directory.
 
     Resumes from the checkpoint in `checkpoint_dir` (default: `<out_dir>.ckpt`) when there is one.
+    A finished run in `out_dir` is replaced only with `force` (else RunExists). Ctrl-C raises
+    RunInterrupted. `tensorboard`: a folder to log every round to as well.
     """
     out_dir = Path(out_dir)
+    check_spec(spec)
+    claim_run_dir(out_dir, force)
     checkpoint_path = Path(checkpoint_dir or out_dir.with_name(out_dir.name + ".ckpt")) / "state.pt"
     for folder in (out_dir, out_dir / "values", checkpoint_path.parent):
         remove_partial_writes(folder)
@@ -80,7 +99,8 @@ def run_training(
     seed = int(spec["seed"])
 
     data = load_prepared(data_path)
-    partition = read_partition_file(partition_path, dataset_checksum=data.checksum)
+    partition = read_partition_file(partition_path, dataset_checksum=data.checksum, n_samples=len(data.y_train))
+    check_partition(spec, partition, partition_path)
     test_count = spec["dataset_spec"].get("test_subsample") or len(data.y_test)
     x_train, x_test, preprocessing = standardise(
         data.x_train, data.x_test[:test_count], spec["standardize"], device
@@ -115,17 +135,16 @@ def run_training(
     if checkpoint_path.exists():
         records = checkpoint.load(checkpoint_path, federation, identity)
         logger.warning("%s: resuming after round %d from %s", out_dir, len(records), checkpoint_path)
-        log.write_rounds_csv(rounds_path, records, n_clients)
+    log.write_rounds_csv(rounds_path, records, n_clients)  # a run that stops in round 1 still leaves its header
     resumed_from = len(records)
-    bar = tqdm(total=spec["rounds"], initial=resumed_from, unit="round", disable=not progress,
-               desc=f"{spec['dataset']}/{spec['partition']}/{spec['variant']}/seed{seed}")
+    target = spec["dataset_spec"]["target_accuracy"]
+    reporter = Progress(f"{spec['dataset']}/{spec['partition']}/{spec['variant']}/seed{seed}", spec["rounds"],
+                        n_clients, target, done=records, enabled=progress, tensorboard=tensorboard)
 
     snapshots = ValueSnapshots(
         spec["variant_spec"].get("value_snapshots") or [], out_dir / "values",
         start=federation.clients[0].model(),
     )
-
-    sent_bytes = [sum(sum(r.ul_bytes) + sum(r.dl_bytes) for r in records)]  # running total for the bar
 
     def on_round(record: RoundRecord) -> None:
         records.append(record)
@@ -133,14 +152,15 @@ def run_training(
         log.write_rounds_csv(rounds_path, records, n_clients)
         if spec["checkpoint_every"] and len(records) % spec["checkpoint_every"] == 0:
             checkpoint.save(checkpoint_path, federation, records, identity)
-        sent_bytes[0] += sum(record.ul_bytes) + sum(record.dl_bytes)
-        bar.update(1)
-        bar.set_postfix(acc=f"{record.test_accuracy:.4f}", sent=f"{sent_bytes[0] / 1e6:.2f}MB")
+        reporter.round(record)
 
-    target = spec["dataset_spec"]["target_accuracy"]
     resume = {"done": list(records)} if records else {}
-    federation.run(spec["rounds"], target, spec["rounds_after_target"], on_round=on_round, **resume)
-    bar.close()
+    try:
+        federation.run(spec["rounds"], target, spec["rounds_after_target"], on_round=on_round, **resume)
+    except KeyboardInterrupt:
+        reporter.close()
+        raise RunInterrupted(out_dir, len(records)) from None
+    reporter.close(federation.stopped, len(records))
 
     atomic_write_json(
         out_dir / "run.json",
@@ -175,8 +195,3 @@ def remove_checkpoint(path: Path) -> None:
     with contextlib.suppress(OSError):  # the folder stays if it holds anything else
         path.parent.rmdir()
 
-
-def load_spec(text_or_path: str) -> dict[str, Any]:
-    """A run spec given inline as JSON or as a path to a JSON file."""
-    path = Path(text_or_path)
-    return json.loads(path.read_text() if path.suffix == ".json" and path.exists() else text_or_path)

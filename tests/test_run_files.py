@@ -12,6 +12,7 @@ import pytest
 from resfed.atomic import atomic_write_text, remove_partial_writes
 from resfed.config import load_config, run_spec
 from resfed.data import partition_prepared, prepare
+from resfed.records import RoundRecord, rounds_columns, rounds_frame
 from resfed.run import run_training
 
 REPO = Path(__file__).resolve().parent.parent
@@ -89,3 +90,8 @@ def test_plain_snakemake_rerun_after_snakemake_was_killed(tmp_path):
     rerun = subprocess.run([*command, "-n"], cwd=REPO, capture_output=True, text=True)
     assert rerun.returncode == 0, rerun.stdout[-2000:] + rerun.stderr[-2000:]
     assert "IncompleteFilesException" not in rerun.stdout + rerun.stderr
+
+
+def test_a_run_without_rounds_gets_the_full_header():
+    record = RoundRecord(1, [1, 2], [3, 4], 0.5, 1.0, 1.0, 0.1)
+    assert list(rounds_frame([], 2).columns) == rounds_columns(2) == list(rounds_frame([record], 2).columns)

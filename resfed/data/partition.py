@@ -178,31 +178,48 @@ class PartitionFile:
         return parse_scheme(self.meta["scheme"])
 
 
-def read_partition_file(path: str | Path, *, dataset_checksum: str | None = None) -> PartitionFile:
-    """Read and verify a partition file (hash, shape, disjointness, optionally the data)."""
+def read_partition_file(path: str | Path, *, dataset_checksum: str | None = None,
+                        n_samples: int | None = None) -> PartitionFile:
+    """Read and verify a partition file: hash, sizes, no empty client, disjointness and, when
+    given, the data it was made for and its training-set size (every index below it).
+
+    Every problem raises :class:`PartitionError` naming the file and how to remake it.
+    """
     path = Path(path)
+    hint = ("remake it with `resfed partition --data PREPARED.npz --scheme SCHEME --clients N --seed S "
+            f"--out {path}` (under Snakemake: delete it and rerun)")
     try:
         doc = json.loads(path.read_text())
     except FileNotFoundError:
-        raise
+        raise PartitionError(f"{path}: no such partition file; {hint}") from None
     except (OSError, ValueError) as e:
-        raise PartitionError(f"{path}: not a readable partition file ({e})") from e
+        raise PartitionError(f"{path}: not a readable partition file ({e}); {hint}") from e
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise PartitionError(f"{path}: not a {FORMAT} file")
+        raise PartitionError(f"{path}: not a {FORMAT} file; {hint}")
     clients = doc.get("clients")
     if not isinstance(clients, list) or not all(
             isinstance(c, list) and all(isinstance(i, int) and not isinstance(i, bool) for i in c) for c in clients):
-        raise PartitionError(f"{path}: 'clients' must be a list of lists of integers")
+        raise PartitionError(f"{path}: 'clients' must be a list of lists of integers; {hint}")
     actual = partition_hash(clients)
     if actual != doc.get("hash"):
         raise PartitionError(f"{path}: hash mismatch (file says {doc.get('hash')}, content gives {actual}); "
-                             "the file was edited or damaged after it was written: regenerate it")
-    if doc.get("n_clients") != len(clients):
-        raise PartitionError(f"{path}: n_clients {doc.get('n_clients')} but {len(clients)} client lists")
+                             f"the file was edited or damaged after it was written; {hint}")
+    sizes = [len(c) for c in clients]
+    if doc.get("n_clients") != len(clients) or doc.get("sizes") != sizes or doc.get("n_samples") != sum(sizes):
+        raise PartitionError(f"{path}: header says {doc.get('n_clients')} clients of sizes {doc.get('sizes')} "
+                             f"({doc.get('n_samples')} samples), the lists hold {len(clients)} of sizes {sizes}; {hint}")
+    empty = [i for i, size in enumerate(sizes) if size == 0]
+    if empty:
+        raise PartitionError(f"{path}: client(s) {empty} hold no sample; {hint}")
     arrays = [np.asarray(c, dtype=np.int64) for c in clients]
-    _check_disjoint(arrays, str(path))
+    _check_disjoint(arrays, f"{path}")
+    if n_samples is not None:
+        for i, a in enumerate(arrays):
+            if a.max() >= n_samples:
+                raise PartitionError(f"{path}: client {i} holds sample index {int(a.max())}, but the data has "
+                                     f"{n_samples} training samples; {hint}")
     if dataset_checksum is not None and doc.get("dataset_checksum") != dataset_checksum:
-        raise PartitionError(f"{path}: made for data {doc.get('dataset_checksum')}, not {dataset_checksum}")
+        raise PartitionError(f"{path}: made for data {doc.get('dataset_checksum')}, not {dataset_checksum}; {hint}")
     meta = {k: v for k, v in doc.items() if k != "clients"}
     return PartitionFile(arrays, meta, actual)
 

@@ -5,7 +5,8 @@ sidecar records what a reviewer needs to trust the arrays: the MD5 of every raw 
 checked, where the files came from, a sha256 of the arrays themselves (``data_checksum``:
 independent of npz timestamps), shapes, class counts and per-channel pixel statistics
 (for input standardisation). It holds no timestamps, so preparing the same data twice
-gives the same sidecar.
+gives the same sidecar. Its own sha256 (``meta_sha256``) covers that metadata, so an edited
+``num_classes`` is caught like an edited array.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,13 +30,15 @@ from .registry import DatasetSpec, get_spec
 from .sources import Source, locate
 
 __all__ = ["PreparedData", "channel_stats", "data_checksum", "load_prepared", "prepare", "prepared_checksum",
-           "read_source", "sidecar_path"]
+           "meta_checksum", "read_source", "sidecar_path"]
 
 log = logging.getLogger(__name__)
 
 FORMAT = "resfed-prepared-data"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: meta_sha256 covers the sidecar's metadata
 ARRAYS = ("x_train", "y_train", "x_test", "y_test")
+SIDECAR_KEYS = ("dataset", "data_sha256", "meta_sha256", "num_classes", "channels", "shapes")
+_UNREADABLE_NPZ = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error)
 
 
 @dataclass
@@ -65,6 +70,12 @@ class PreparedData:
 def sidecar_path(npz_path: str | Path) -> Path:
     """The JSON sidecar of a prepared npz: ``mnist.npz`` -> ``mnist.json``."""
     return Path(npz_path).with_suffix(".json")
+
+
+def meta_checksum(meta: dict[str, Any]) -> str:
+    """sha256 of a sidecar's canonical JSON without its own ``meta_sha256``."""
+    body = {k: v for k, v in meta.items() if k != "meta_sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 # ------------------------------------------------------------------------------ read
@@ -176,6 +187,7 @@ def prepare(name: str, out_path: str | Path, root: str | Path = "data", *,
         "source": {"kind": source.kind, "layout": source.layout, "description": source.description},
         "raw_files": {c.name: c.to_json() for c in checks},
     }
+    meta["meta_sha256"] = meta_checksum(meta)
     _warn_if_replacing(out_path, checksum)
     with atomic_open(out_path) as f:
         np.savez(f, **arrays)
@@ -202,31 +214,28 @@ def _warn_if_replacing(out_path: Path, checksum: str) -> None:
 def load_prepared(path: str | Path, *, verify: bool = True) -> PreparedData:
     """Load a prepared npz and its sidecar; ``verify`` recomputes the arrays' sha256.
 
-    A mismatch raises :class:`ChecksumError` naming both files: the npz was replaced or
-    edited after ``prepare`` wrote the sidecar.
+    Any problem (file missing or damaged, sidecar edited, arrays not matching it) raises a
+    :class:`DataError` naming the file, what is wrong and the command that rebuilds it.
     """
     path = Path(path)
-    side = sidecar_path(path)
-    try:
-        meta = json.loads(side.read_text())
-    except FileNotFoundError:
-        raise DataError(f"{path}: sidecar {side} is missing; run prepare again") from None
-    except ValueError as e:
-        raise DataFormatError(f"{side}: not valid JSON ({e})") from e
-    if meta.get("format") != FORMAT:
-        raise DataFormatError(f"{side}: not a {FORMAT} sidecar")
+    if not path.is_file():
+        raise DataError(f"{path}: no such prepared data file; {_rebuild_hint(path, {})}")
+    meta = _read_sidecar(path)
+    hint = _rebuild_hint(path, meta)
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in ARRAYS}
     except KeyError as e:
-        raise DataFormatError(f"{path}: lacks array {e}") from e
-    except (OSError, ValueError) as e:
-        raise DataFormatError(f"{path}: not a readable npz ({e})") from e
+        raise DataFormatError(f"{path}: lacks array {e}; {hint}") from e
+    except _UNREADABLE_NPZ as e:
+        raise DataFormatError(f"{path}: not a readable npz ({type(e).__name__}: {e}); {hint}") from e
     checksum = meta["data_sha256"]
     if verify:
         actual = data_checksum(arrays)
         if actual != checksum:
-            raise ChecksumError(f"{path}: arrays have sha256 {actual}, but {side} records {checksum}")
+            raise ChecksumError(f"{path}: arrays have sha256 {actual}, but {sidecar_path(path)} records {checksum}; "
+                                f"{hint}")
+    _check_against_arrays(path, meta, arrays, hint)
     return PreparedData(
         name=meta["dataset"], **arrays, num_classes=int(meta["num_classes"]),
         channels=int(meta["channels"]), checksum=checksum,
@@ -237,7 +246,46 @@ def load_prepared(path: str | Path, *, verify: bool = True) -> PreparedData:
     )
 
 
+def _rebuild_hint(path: Path, meta: dict[str, Any]) -> str:
+    name = meta.get("dataset") if isinstance(meta.get("dataset"), str) else path.stem
+    return f"rebuild it with `resfed prepare --dataset {name} --out {path}` (under Snakemake: delete it and rerun)"
+
+
+def _read_sidecar(path: Path) -> dict[str, Any]:
+    """The sidecar of ``path``, checked for its format, keys and own checksum."""
+    side = sidecar_path(path)
+    hint = _rebuild_hint(path, {})
+    try:
+        meta = json.loads(side.read_text())
+    except FileNotFoundError:
+        raise DataError(f"{side}: sidecar of {path} is missing; {hint}") from None
+    except (OSError, ValueError) as e:
+        raise DataFormatError(f"{side}: not valid JSON ({e}); {hint}") from e
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise DataFormatError(f"{side}: not a {FORMAT} sidecar; {hint}")
+    hint = _rebuild_hint(path, meta)
+    missing = [k for k in SIDECAR_KEYS if k not in meta]
+    if missing:
+        older = " (written by an older resfed)" if meta.get("format_version", 0) < FORMAT_VERSION else ""
+        raise DataFormatError(f"{side}: lacks {', '.join(missing)}{older}; {hint}")
+    if meta_checksum(meta) != meta["meta_sha256"]:
+        raise ChecksumError(f"{side}: metadata has sha256 {meta_checksum(meta)}, but the sidecar records "
+                            f"{meta['meta_sha256']}: it was edited after prepare wrote it; {hint}")
+    return meta
+
+
+def _check_against_arrays(path: Path, meta: dict[str, Any], arrays: dict[str, np.ndarray], hint: str) -> None:
+    """Shapes, channels and label range as the sidecar says (cheap; catches a sidecar of other data)."""
+    shapes = {k: list(a.shape) for k, a in arrays.items()}
+    if shapes != meta["shapes"] or arrays["x_train"].shape[1] != meta["channels"]:
+        raise DataFormatError(f"{path}: arrays have shapes {shapes}, but its sidecar says {meta['shapes']} "
+                              f"with {meta['channels']} channels; {hint}")
+    for split in ("y_train", "y_test"):
+        labels = arrays[split]
+        if labels.size and (labels.min() < 0 or labels.max() >= meta["num_classes"]):
+            raise DataFormatError(f"{path}: {split} holds labels outside 0..{meta['num_classes'] - 1}; {hint}")
+
+
 def prepared_checksum(path: str | Path) -> str:
     """The data sha256 a prepared npz's sidecar records (cheap: does not read the npz)."""
-    return json.loads(sidecar_path(path).read_text())["data_sha256"]
-
+    return _read_sidecar(Path(path))["data_sha256"]

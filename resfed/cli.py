@@ -8,6 +8,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+import resfed
 from resfed.config import ConfigError, load_config, run_spec
 from resfed.run_errors import RunInterrupted
 
@@ -67,6 +68,17 @@ def _cmd_train(args: argparse.Namespace) -> None:
 
     run_training(spec, args.data, args.partition, args.out, progress=not args.quiet, force=args.force,
                  tensorboard=args.tensorboard)
+
+
+def _cmd_run(args: argparse.Namespace) -> None:
+    from resfed.one_shot import run_one
+
+    out = run_one(
+        args.configfile, args.overrides, dataset=args.dataset, partition=args.partition, variant=args.variant,
+        seed=args.seed, out=args.out, data_dir=args.data_dir, force=args.force, progress=not args.quiet,
+        tensorboard=args.tensorboard,
+    )
+    print(f"results in {out}: rounds.csv (one row per round), run.json (spec, hashes, versions)")
 
 
 def _load_runs(run_dirs: Sequence[str]):  # noqa: ANN202 - list[Run], imported lazily
@@ -147,39 +159,61 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="resfed", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"resfed {resfed.__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("check-config", help="validate config files against the schema")
-    p.add_argument("configfiles", nargs="+", metavar="CONFIGFILE")
+    p.add_argument("configfiles", nargs="+", metavar="CONFIGFILE", help="YAML configs (see config/README.md)")
     p.add_argument("--resolved", action="store_true", help="print the config with defaults filled in")
     p.set_defaults(func=_cmd_check_config)
 
     p = sub.add_parser("spec", help="print the run spec of one (dataset, partition, variant, seed)")
-    p.add_argument("--configfile", required=True)
-    p.add_argument("--dataset", required=True)
-    p.add_argument("--partition", required=True)
-    p.add_argument("--variant", required=True)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--configfile", required=True, help="YAML config")
+    p.add_argument("--dataset", required=True, help="a key of the config's 'datasets'")
+    p.add_argument("--partition", required=True, help="iid, classes:K or dirichlet:ALPHA")
+    p.add_argument("--variant", required=True, help="a key of the config's 'variants'")
+    p.add_argument("--seed", type=int, default=0, help="run seed (default 0)")
     p.set_defaults(func=_cmd_spec)
 
+    p = sub.add_parser("run", help="one variant and seed of a config end to end (prepare, partition, train)",
+                       description="Prepare the dataset if needed, partition it and train one run into its own "
+                       "directory; prints where the results went.")
+    p.add_argument("configfile", help="YAML config")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                   help="config changes, nested keys joined by dots, values in YAML: train.lr=0.1 rounds=5 "
+                   "variants.resfed-ul.ul.sparsity=0.995")
+    p.add_argument("--dataset", default=None, help="a key of 'datasets' (default: the first)")
+    p.add_argument("--partition", default=None,
+                   help="iid, classes:K or dirichlet:ALPHA (default: the first of an experiment running "
+                   "this dataset and variant, else iid)")
+    p.add_argument("--variant", default=None, help="a key of 'variants' (default: the first)")
+    p.add_argument("--seed", type=int, default=0, help="run seed, also the partition's (default 0)")
+    p.add_argument("--out", default=None,
+                   help="run directory (default: results/one-shot/<config>/<dataset>/<partition>/<variant>/"
+                   "seed<S>-<spec hash>)")
+    p.add_argument("--data-dir", default="results/data",
+                   help="where prepared datasets are kept and reused (default: results/data)")
+    _add_run_options(p)
+    p.set_defaults(func=_cmd_run)
+
     p = sub.add_parser("prepare", help="find, verify and convert a dataset's raw files to one .npz")
-    p.add_argument("--dataset", required=True)
+    p.add_argument("--dataset", required=True, help="mnist, fmnist, cifar10, cifar100 or svhn")
     p.add_argument("--root", default="data", help="data folder: raw files in ROOT/raw/<dataset>/")
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True, help="prepared .npz to write (its .json sidecar goes beside it)")
     p.set_defaults(func=_cmd_prepare)
 
     p = sub.add_parser("check-data", help="check that the raw files of datasets can be found (lists all missing)")
-    p.add_argument("--datasets", nargs="+", required=True)
+    p.add_argument("--datasets", nargs="+", required=True, help="dataset names to look for")
     p.add_argument("--root", default="data", help="data folder: raw files in ROOT/raw/<dataset>/")
     p.set_defaults(func=_cmd_check_data)
 
     p = sub.add_parser("partition", help="split a prepared dataset among clients and write the partition file")
     p.add_argument("--data", required=True, help="prepared .npz")
     p.add_argument("--scheme", required=True, help="iid, classes-K or dirichlet-ALPHA")
-    p.add_argument("--clients", type=int, required=True)
-    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--clients", type=int, required=True, help="number of clients")
+    p.add_argument("--seed", type=int, required=True, help="seed of the split (and of the subsample)")
     p.add_argument("--subsample", type=int, default=None, help="use only this many training samples")
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True, help="partition .json to write")
     p.set_defaults(func=_cmd_partition)
 
     p = sub.add_parser("train", help="run one federated training run")
@@ -207,7 +241,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_summary)
 
     p = sub.add_parser("figure", help="accuracy vs round, vs cumulative volume, or vs sparsity (PNG + PDF)")
-    p.add_argument("--kind", choices=("accuracy-round", "accuracy-volume", "sparsity-ul", "sparsity-dl", "value-distributions"), required=True)
+    p.add_argument("--kind", choices=("accuracy-round", "accuracy-volume", "sparsity-ul", "sparsity-dl", "value-distributions"), required=True,
+                   help="what to plot against what (sparsity-*: accuracy vs the sparsity of that direction)")
     p.add_argument("--at-round", type=int, default=None, help="sparsity figures: accuracy at this round")
     p.add_argument("--budget-mb", type=float, default=None, help="sparsity figures: accuracy within this budget")
     p.add_argument("--runs", nargs="+", required=True, help="run directories")

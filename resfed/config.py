@@ -19,6 +19,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from resfed.overrides import apply_overrides
 from resfed.partition_scheme import parse_scheme, scheme_slug
 from resfed.strict_yaml import YAMLFileError, load_yaml_file, scalar_value
 
@@ -209,10 +210,11 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     return raw
 
 
-def load_config(path: str | Path) -> dict[str, Any]:
-    """Read a YAML config file strictly and validate it; every error names the file."""
+def load_config(path: str | Path, overrides: Sequence[str] = ()) -> dict[str, Any]:
+    """Read a YAML config file strictly, apply `key=value` overrides (resfed.overrides) and validate
+    it; every error names the file."""
     try:
-        return validate(read_config_file(path))
+        return validate(apply_overrides(read_config_file(path), overrides))
     except ConfigError as error:
         prefix = f"{path}: "
         raise ConfigError("\n".join(

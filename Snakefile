@@ -1,7 +1,7 @@
 # resfed: ResFed and its peers, end to end. A table of contents; the rules live in workflow/rules.
 from snakemake.utils import min_version
 
-min_version("8.0")
+min_version("8.26")  # subpath(), used by the train rule
 
 
 # The embedded default. A --configfile given on the command line replaces it whole

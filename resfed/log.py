@@ -10,6 +10,7 @@ import platform
 import subprocess
 from collections.abc import Iterable
 from datetime import datetime, timezone
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +25,13 @@ def write_rounds_csv(path: str | Path, records: Iterable[RoundRecord], n_clients
     atomic_write_text(path, rounds_frame(records, n_clients).to_csv(index=False))
 
 
-def git_commit() -> str | None:
-    """Commit of the source tree the package was imported from, with '-dirty' if modified."""
+#: Packages whose versions can change a run's numbers or bytes (torch: training; numpy: data and
+#: partitions; constriction, pysz, zstandard: the entropy coders of the message formats).
+RESULT_PACKAGES = ("torch", "numpy", "constriction", "pysz", "zstandard")
+
+
+def git_state() -> dict[str, Any]:
+    """Commit of the source tree the package was imported from and whether tracked files differ from it."""
     source = Path(resfed.__file__).resolve().parent.parent
     try:
         commit = subprocess.run(
@@ -36,17 +42,29 @@ def git_commit() -> str | None:
             cwd=source, capture_output=True, text=True, check=True, timeout=10,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
-        return None
-    return commit + ("-dirty" if dirty else "")
+        return {"git_commit": None, "git_dirty": None}
+    return {"git_commit": commit, "git_dirty": bool(dirty)}
+
+
+def package_versions() -> dict[str, str | None]:
+    """Installed versions of RESULT_PACKAGES and of Python (None: not installed)."""
+    versions: dict[str, str | None] = {}
+    for name in RESULT_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return {**versions, "python": platform.python_version()}
 
 
 def provenance(device: str) -> dict[str, Any]:
     """Versions and machine facts recorded with every run."""
     return {
         "package_version": resfed.__version__,
-        "git_commit": git_commit(),
+        **git_state(),
         "torch_version": torch.__version__,
         "python_version": platform.python_version(),
+        "package_versions": package_versions(),
         "platform": platform.platform(),
         "device": device,
     }

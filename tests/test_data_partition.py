@@ -198,7 +198,7 @@ def test_partition_for_other_data_and_garbage(tmp_path):
     with pytest.raises(PartitionError, match="made for data abab"):
         read_partition(path, dataset_checksum="cd" * 32)
     path.write_text("{not json")
-    with pytest.raises(PartitionError, match="not a readable partition file"):
+    with pytest.raises(PartitionError, match="not a readable resfed-partition file"):
         read_partition(path)
 
 

@@ -5,28 +5,19 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
+from cli_helpers import REPO, TINY
 from resfed.atomic import atomic_write_text, remove_partial_writes
 from resfed.config import load_config, run_spec
-from resfed.data import partition_prepared, prepare
 from resfed.records import RoundRecord, rounds_columns, rounds_frame
 from resfed.run import run_training
 
-REPO = Path(__file__).resolve().parent.parent
-TINY = REPO / "tests" / "configs" / "tiny.yaml"
-
 
 @pytest.fixture(scope="module")
-def inputs(tmp_path_factory):
-    root = tmp_path_factory.mktemp("inputs")
-    data = root / "mnist.npz"
-    prepare("mnist", data, root=root / "none")
-    partition = root / "iid.json"
-    partition_prepared(data, partition, "iid", 4, 0, subsample=400)
-    return run_spec(load_config(TINY), "mnist", "iid", "baseline", 0), data, partition
+def inputs(tiny_inputs):
+    return (run_spec(load_config(TINY), "mnist", "iid", "baseline", 0), *tiny_inputs)
 
 
 def test_remove_partial_writes_takes_only_temp_files_of_killed_writes(tmp_path):

@@ -23,6 +23,7 @@ import numpy as np
 from resfed.atomic import atomic_write_text
 from resfed.partition_scheme import Scheme, parse_scheme
 from .errors import PartitionError
+from .tagged_json import read_tagged_json
 
 FORMAT = "resfed-partition"
 FORMAT_VERSION = 1
@@ -188,14 +189,7 @@ def read_partition_file(path: str | Path, *, dataset_checksum: str | None = None
     path = Path(path)
     hint = ("remake it with `resfed partition --data PREPARED.npz --scheme SCHEME --clients N --seed S "
             f"--out {path}` (under Snakemake: delete it and rerun)")
-    try:
-        doc = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise PartitionError(f"{path}: no such partition file; {hint}") from None
-    except (OSError, ValueError) as e:
-        raise PartitionError(f"{path}: not a readable partition file ({e}); {hint}") from e
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise PartitionError(f"{path}: not a {FORMAT} file; {hint}")
+    doc = read_tagged_json(path, FORMAT, PartitionError, hint)
     clients = doc.get("clients")
     if not isinstance(clients, list) or not all(
             isinstance(c, list) and all(isinstance(i, int) and not isinstance(i, bool) for i in c) for c in clients):

@@ -27,6 +27,7 @@ from .checksums import FileCheck, data_checksum
 from .errors import ChecksumError, DataError, DataFormatError
 from .readers import TrainTest, encode_idx, read_cifar, read_idx_split, read_mnist_pickle, read_svhn_mat
 from .registry import DatasetSpec, get_spec
+from .tagged_json import read_tagged_json
 from .sources import Source, locate
 
 __all__ = ["PreparedData", "channel_stats", "data_checksum", "load_prepared", "prepare", "prepared_checksum",
@@ -254,15 +255,7 @@ def _rebuild_hint(path: Path, meta: dict[str, Any]) -> str:
 def _read_sidecar(path: Path) -> dict[str, Any]:
     """The sidecar of ``path``, checked for its format, keys and own checksum."""
     side = sidecar_path(path)
-    hint = _rebuild_hint(path, {})
-    try:
-        meta = json.loads(side.read_text())
-    except FileNotFoundError:
-        raise DataError(f"{side}: sidecar of {path} is missing; {hint}") from None
-    except (OSError, ValueError) as e:
-        raise DataFormatError(f"{side}: not valid JSON ({e}); {hint}") from e
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise DataFormatError(f"{side}: not a {FORMAT} sidecar; {hint}")
+    meta = read_tagged_json(side, FORMAT, DataFormatError, _rebuild_hint(path, {}))
     hint = _rebuild_hint(path, meta)
     missing = [k for k in SIDECAR_KEYS if k not in meta]
     if missing:

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import torch
+
 from resfed import checkpoint, log
 from resfed.atomic import atomic_write_json, remove_partial_writes
 from resfed.config import spec_hash
@@ -29,7 +30,7 @@ from resfed.methods import builder
 from resfed.models import build_model, count_parameters
 from resfed.progress import Progress
 from resfed.records import RoundRecord
-from resfed.run_errors import RunExists, RunInterrupted
+from resfed.run_errors import RunExists, RunInterrupted, interrupts_deferred
 from resfed.run_inputs import check_partition, check_spec
 from resfed.snapshots import ValueSnapshots
 from resfed.train import TrainSettings
@@ -147,11 +148,12 @@ def run_training(
     )
 
     def on_round(record: RoundRecord) -> None:
-        records.append(record)
-        snapshots.observe(federation, record.round)
-        log.write_rounds_csv(rounds_path, records, n_clients)
-        if spec["checkpoint_every"] and len(records) % spec["checkpoint_every"] == 0:
-            checkpoint.save(checkpoint_path, federation, records, identity)
+        with interrupts_deferred():
+            records.append(record)
+            snapshots.observe(federation, record.round)
+            log.write_rounds_csv(rounds_path, records, n_clients)
+            if spec["checkpoint_every"] and len(records) % spec["checkpoint_every"] == 0:
+                checkpoint.save(checkpoint_path, federation, records, identity)
         reporter.round(record)
 
     resume = {"done": list(records)} if records else {}

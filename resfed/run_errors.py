@@ -5,6 +5,10 @@ Kept apart from resfed.run so the CLI can catch them without importing torch.
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -19,3 +23,23 @@ class RunInterrupted(Exception):
         super().__init__(f"{out_dir}: interrupted after round {rounds_done}; rerun the same command to resume "
                          "(from the last checkpoint)")
         self.rounds_done = rounds_done
+
+
+@contextlib.contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Hold Ctrl-C until the block ends, then raise it: a round's files are written whole.
+
+    (torch.save turns an interrupt mid-write into a RuntimeError, which would hide the Ctrl-C.)
+    Outside the main thread signals cannot be caught; the block then runs as is.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        raise KeyboardInterrupt

@@ -2,8 +2,9 @@
 
 Keys are paths of mapping keys joined by dots; values are YAML (`0.1` a number, `null`
 none, `[0, 1]` a list, `cpu` a string). The result is validated like any config, so a
-misspelt key is reported by the schema with its path. `resfed run` and the pipeline
-(Snakemake's `--config train.lr=0.1` arrives as a dotted top-level key) share this code.
+misspelt key is reported by the schema with its path. `resfed run` uses it through
+`resfed.config.load_config(path, overrides)`. (Snakemake's `--config` refuses dotted keys,
+so the pipeline takes nested overrides in its own YAML form, see config/README.md.)
 """
 
 from __future__ import annotations
@@ -53,11 +54,3 @@ def apply_overrides(config: Mapping[str, Any], overrides: Iterable[str]) -> dict
         set_nested(result, *parse_override(text))
     return result
 
-
-def expand_dotted_keys(config: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of `config` whose top-level keys with dots (`train.lr`) are applied as nested keys."""
-    result = {k: copy.deepcopy(v) for k, v in config.items() if "." not in k}
-    for key, value in config.items():
-        if "." in key:
-            set_nested(result, key, value)
-    return result

@@ -3,7 +3,7 @@
 import pytest
 
 from resfed.config import ConfigError, load_config
-from resfed.overrides import OverrideError, apply_overrides, expand_dotted_keys, parse_override
+from resfed.overrides import OverrideError, apply_overrides, parse_override
 from pathlib import Path
 
 TINY = Path(__file__).resolve().parent / "configs" / "tiny.yaml"
@@ -30,13 +30,9 @@ def test_bad_overrides_name_themselves(text, message):
         apply_overrides({"rounds": 3}, [text])
 
 
-def test_snakemake_dotted_keys_expand():
-    assert expand_dotted_keys({"train": {"lr": 0.01, "batch_size": 8}, "train.lr": 0.1, "rounds": 2}) == {
-        "train": {"lr": 0.1, "batch_size": 8}, "rounds": 2}
-
-
 def test_load_config_applies_overrides_before_validation():
     config = load_config(TINY, ["train.lr=0.1", "variants.resfed-ul.ul.sparsity=0.995"])
     assert config["train"]["lr"] == 0.1 and config["variants"]["resfed-ul"]["ul"]["sparsity"] == 0.995
     with pytest.raises(ConfigError, match="train"):
         load_config(TINY, ["train.lr=fast"])
+

@@ -16,7 +16,7 @@ from typing import Any
 
 from resfed import state as st
 from resfed.codec import CodecConfig, Layout, decode, encode
-from resfed.predictors import predict
+from resfed.predictors import WARMUPS, predict, sends_full_model, usable_order
 
 LOSSLESS = CodecConfig(sparsity=0.0, bits=32)
 
@@ -39,8 +39,8 @@ class LinkSettings:
     def __post_init__(self) -> None:
         if self.predictor not in ("zero", "trajectory"):
             raise ValueError(f"predictor must be 'zero' or 'trajectory', got {self.predictor!r}")
-        if self.warmup not in ("full", "lower_order"):
-            raise ValueError(f"warmup must be 'full' or 'lower_order', got {self.warmup!r}")
+        if self.warmup not in WARMUPS:
+            raise ValueError(f"warmup must be one of {WARMUPS}, got {self.warmup!r}")
 
     @property
     def memory_bits(self) -> int:
@@ -65,14 +65,13 @@ class LinkEnd:
 
     def _is_warmup(self) -> bool:
         s = self.settings
-        return s.predictor == "trajectory" and s.warmup == "full" and self.transfers + 1 < s.order
+        return s.predictor == "trajectory" and sends_full_model(s.warmup, s.order, self.transfers)
 
     def _prediction(self, anchor: st.State) -> st.State:
         s = self.settings
         if s.predictor == "zero" or self._is_warmup():
             return st.zeros_like(anchor)
-        order = s.order if s.warmup == "full" else min(s.order, len(self.history))
-        return predict(anchor, list(self.history), order, s.formula)
+        return predict(anchor, list(self.history), usable_order(s.warmup, s.order, len(self.history)), s.formula)
 
     def _codec(self) -> CodecConfig:
         return LOSSLESS if self._is_warmup() else self.settings.codec

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from resfed.methods import fedavg, fedpm, fedsz, gradients, igc, residual, weights  # noqa: F401 - they register
+from resfed.methods import fedavg, fedpm, fedsz, gradients, igc, qsgd, residual, weights  # noqa: F401 - they register
 from resfed.strategy import REGISTRY, RunContext, Strategy
 
 

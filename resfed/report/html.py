@@ -21,7 +21,7 @@ body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }
 table { border-collapse: collapse; font-size: 0.9em; }
 th, td { border: 1px solid #bbb; padding: 0.3em 0.6em; text-align: right; white-space: nowrap; }
 th { background: #eee; }
-td:first-child, th:first-child, td.text { text-align: left; }
+td:nth-child(-n+2), th:nth-child(-n+2) { text-align: left; }
 p.note, figcaption { max-width: 60em; line-height: 1.4; }
 img { max-width: 100%; }
 """

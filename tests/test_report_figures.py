@@ -98,8 +98,9 @@ def test_accuracy_figures_draw_the_target_and_the_first_crossing(runs, captured)
     assert targets == pytest.approx([60.0])
     # mean accuracy 0.31 + 0.1 (round - 1) first reaches 0.6 at round 4 (61 %), for both series
     assert _rings(ax) == [(4, 61.0), (4, 61.0)]
-    legend = [t.get_text() for t in captured[0].legends[0].get_texts()]
-    assert legend == ["baseline", "ResFed UL (99 %)"]
+    legend = captured[0].legends[0]
+    assert legend.get_title().get_text() == "Method"
+    assert [t.get_text() for t in legend.get_texts()] == ["baseline", "ResFed UL (99 %)"]
 
     figures.plot_accuracy_vs_volume(iid, "unused")
     ul_panel = captured[1].axes[0]

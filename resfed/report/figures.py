@@ -131,6 +131,8 @@ def _y(y: str) -> tuple[str, str]:
 def _finish(g: sns.FacetGrid, df: pd.DataFrame, faceted: bool) -> None:
     """Plain facet titles, and the cell as a title when no facet names it."""
     g.set_titles(row_template="{row_name}", col_template="{col_name}")
+    if g.legend is not None and g.legend.get_title().get_text() == "label":  # the default hue
+        g.legend.set_title("Method")
     if not faceted:
         g.figure.suptitle(df["cell"].iloc[0], y=1.02)
 

@@ -33,7 +33,7 @@ from resfed.link import LOSSLESS
 from resfed.method_ids import INITIAL_MODEL
 from resfed.records import RoundRecord, links_digest
 from resfed.strategy import Client, Diverged, RunContext, Server, Strategy
-from resfed.train import TrainSettings, evaluate
+from resfed.local_training import TrainSettings, evaluate
 
 
 class SyncError(RuntimeError):

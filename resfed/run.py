@@ -30,7 +30,7 @@ from resfed.methods import builder
 from resfed.models import build_model, count_parameters
 from resfed.records import RoundRecord
 from resfed.snapshots import ValueSnapshots
-from resfed.train import TrainSettings
+from resfed.local_training import TrainSettings
 
 
 logger = logging.getLogger(__name__)

@@ -23,7 +23,7 @@ from resfed.methods.fedsz import SZSettings
 from resfed.methods.igc import IGCSettings
 from resfed.methods.links import LinkStrategy
 from resfed.strategy import REGISTRY, RunContext
-from resfed.train import TrainSettings
+from resfed.local_training import TrainSettings
 from test_config import MINIMAL
 
 SCHEMA = load_schema()

@@ -51,8 +51,8 @@ class SZSettings:
         return SZCodec(error_bound=self.error_bound, threshold=self.threshold)
 
     @classmethod
-    def from_spec(cls, spec: Mapping[str, Any]) -> SZSettings:
-        values = dict(spec.get("fedsz") or {})
+    def from_variant(cls, variant: Mapping[str, Any]) -> SZSettings:
+        values = dict(variant.get("fedsz") or {})
         if "directions" in values:
             values["directions"] = tuple(values["directions"])
         return cls(**values)
@@ -66,8 +66,8 @@ class FedSZ(LinkStrategy):
     name = "fedsz"
     method_id = METHOD_ID
 
-    def __init__(self, spec: Mapping[str, Any], context: RunContext) -> None:
-        super().__init__(spec, context)
-        self.sz = SZSettings.from_spec(spec)
+    def __init__(self, variant: Mapping[str, Any], context: RunContext) -> None:
+        super().__init__(variant, context)
+        self.sz = SZSettings.from_variant(variant)
         self.ul_codec = self.sz.codec if "ul" in self.sz.directions else None
         self.dl_codec = self.sz.codec if "dl" in self.sz.directions else None

@@ -22,17 +22,11 @@ from resfed.strategy import Client, RunContext, Server, Strategy, check_finite
 DL_ANCHORS = ("local", "global")
 
 
-def codec_from_spec(spec: Mapping[str, Any] | None) -> CodecConfig | None:
-    """The codec of one direction from the config (None = lossless)."""
-    return None if spec is None else CodecConfig.from_dict(dict(spec))
-
-
-def link_settings(spec: Mapping[str, Any] | None, **predictor: Any) -> LinkSettings:
-    """Link settings for one direction: lossless weights when its codec is null."""
-    codec = codec_from_spec(spec)
-    if codec is None:
+def link_settings(codec_config: Mapping[str, Any] | None, **predictor: Any) -> LinkSettings:
+    """Link settings for one direction from its codec config: lossless weights when it is null."""
+    if codec_config is None:
         return LinkSettings()
-    return LinkSettings(codec=codec, **predictor)
+    return LinkSettings(codec=CodecConfig.from_dict(dict(codec_config)), **predictor)
 
 
 class LinkClient(Client):

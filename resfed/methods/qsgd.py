@@ -20,7 +20,7 @@ class QSGD(LinkStrategy):
     name = "qsgd"
     method_id = METHOD_IDS["qsgd"]
 
-    def __init__(self, spec: Mapping[str, Any], context: RunContext) -> None:
-        super().__init__(spec, context)
+    def __init__(self, variant: Mapping[str, Any], context: RunContext) -> None:
+        super().__init__(variant, context)
         self.ul = LinkSettings(predictor="trajectory", order=0)  # the residual is the round update
-        self.ul_codec = QSGDCodec(**(spec.get("qsgd") or {}))
+        self.ul_codec = QSGDCodec(**(variant.get("qsgd") or {}))

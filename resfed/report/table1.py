@@ -344,9 +344,9 @@ _COLUMNS = [
 _TEXT_COLUMNS = ["cv_text", "br_text", "rounds_text"]
 
 
-# ---------------------------------------------------------------------------- layout
+# ------------------------------------------------------------------------------ grid
 
-def _layout(df: pd.DataFrame) -> tuple[list[tuple[str, str]], list[tuple[str, str, str]]]:
+def _axes(df: pd.DataFrame) -> tuple[list[tuple[str, str]], list[tuple[str, str, str]]]:
     """Columns (dataset, partition) in table order and rows (role, label, metric)."""
     cols = list(dict.fromkeys(zip(df["dataset"], df["partition"])))
     roles = [r for r in _ROLE_ORDER if r in set(df["role"])]
@@ -382,7 +382,7 @@ def _targets(df: pd.DataFrame, dataset: str, partition: str) -> tuple[str, str]:
 
 def _grid(df: pd.DataFrame) -> tuple[list[tuple[str, str]], list[list[str]]]:
     """The paper-shaped grid: first cells are (label, metric), then ours/paper pairs."""
-    cols, rows = _layout(df)
+    cols, rows = _axes(df)
     grid = [["Target ACC", ""] + [v for c in cols for v in _targets(df, *c)]]
     for role, label, metric in rows:
         unit = " (Mb)" if metric == "CV" else ""

@@ -14,17 +14,19 @@ import contextlib
 import json
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 from tqdm import tqdm
 
 from resfed import checkpoint, log
 from resfed.atomic import atomic_write_json
 from resfed.config import spec_hash
-from resfed.data import load_prepared, read_partition_file
+from resfed.data import PartitionFile, PreparedData, load_prepared, read_partition_file
 from resfed.federation import Federation
 from resfed.methods import builder
 from resfed.models import build_model, count_parameters
@@ -61,21 +63,25 @@ def standardise(
     return x_train, x_test, record
 
 
-def run_training(
-    spec: Mapping[str, Any], data_path: str | Path, partition_path: str | Path, out_dir: str | Path,
-    progress: bool = True, checkpoint_dir: str | Path | None = None,
-) -> Path:
-    """Train one run and write its logs; returns the run directory.
+@dataclass
+class LoadedRun:
+    """What a run's endpoints are built from: the model (holding the initial global model),
+    each client's data, the test data. Every engine (the in-process loop, each Flower node)
+    builds it the same way from the same spec and files."""
 
-    Resumes from the checkpoint in `checkpoint_dir` (default: `<out_dir>.ckpt`) when there is one.
-    """
-    out_dir = Path(out_dir)
-    checkpoint_path = Path(checkpoint_dir or out_dir.with_name(out_dir.name + ".ckpt")) / "state.pt"
-    started = log.now()
-    torch.set_num_threads(int(spec["threads"]))
+    device: torch.device
+    data: PreparedData
+    partition: PartitionFile
+    model: nn.Module
+    client_data: list[tuple[torch.Tensor, torch.Tensor]]
+    test_data: tuple[torch.Tensor, torch.Tensor]
+    preprocessing: dict[str, Any]
+    settings: TrainSettings
+
+
+def load_run(spec: Mapping[str, Any], data_path: str | Path, partition_path: str | Path) -> LoadedRun:
+    """Load and standardise the data, split it by the partition file and build the model from the seed."""
     device = resolve_device(spec["device"])
-    seed = int(spec["seed"])
-
     data = load_prepared(data_path)
     partition = read_partition_file(partition_path, dataset_checksum=data.checksum)
     test_count = spec["dataset_spec"].get("test_subsample") or len(data.y_test)
@@ -89,16 +95,36 @@ def run_training(
         index = torch.from_numpy(np.asarray(indices)).to(device)
         client_data.append((x_train[index], y_train[index]))
 
-    torch.manual_seed(seed)
+    torch.manual_seed(int(spec["seed"]))
     model = build_model(
         spec["dataset_spec"]["model"], data.channels, data.num_classes, image_size=data.x_train.shape[-1]
     ).to(device)
+    settings = TrainSettings.from_dict(spec["train"])
+    return LoadedRun(device, data, partition, model, client_data, (x_test, y_test), preprocessing, settings)
+
+
+def run_training(
+    spec: Mapping[str, Any], data_path: str | Path, partition_path: str | Path, out_dir: str | Path,
+    progress: bool = True, checkpoint_dir: str | Path | None = None,
+) -> Path:
+    """Train one run and write its logs; returns the run directory.
+
+    Resumes from the checkpoint in `checkpoint_dir` (default: `<out_dir>.ckpt`) when there is one.
+    """
+    out_dir = Path(out_dir)
+    checkpoint_path = Path(checkpoint_dir or out_dir.with_name(out_dir.name + ".ckpt")) / "state.pt"
+    started = log.now()
+    torch.set_num_threads(int(spec["threads"]))
+    seed = int(spec["seed"])
+
+    loaded = load_run(spec, data_path, partition_path)
+    data, partition, model, client_data = loaded.data, loaded.partition, loaded.model, loaded.client_data
     federation = Federation(
         model=model,
         build=builder(spec["variant_spec"]),
         client_data=client_data,
-        test_data=(x_test, y_test),
-        settings=TrainSettings.from_dict(spec["train"]),
+        test_data=loaded.test_data,
+        settings=loaded.settings,
         seed=seed,
         fraction=spec["fraction"],
         send_initial_model=spec["send_initial_model"],
@@ -146,10 +172,10 @@ def run_training(
             "target_accuracy": target,
             "config": dict(spec),
             "config_hash": spec_hash(spec),
-            **log.provenance(str(device)),
+            **log.provenance(str(loaded.device)),
             "data_checksum": data.checksum,
             "partition_hash": partition.hash,
-            "preprocessing": preprocessing,
+            "preprocessing": loaded.preprocessing,
             "model": spec["dataset_spec"]["model"],
             "param_count": count_parameters(model),
             "link_memory_bits": federation.strategy.memory_bits,

@@ -20,7 +20,7 @@ class LocalGrid(Grid):
             for i, config in enumerate(node_configs)
         }
         self.replies: dict[str, Message] = {}
-        self.sent: list[Message] = []
+        self.sent: list[tuple[str, RecordDict]] = []  # (message type, content) as pushed
 
     def set_run(self, run):
         raise NotImplementedError
@@ -40,7 +40,7 @@ class LocalGrid(Grid):
         for message in messages:
             message.metadata.__dict__["_message_id"] = str(uuid4())
             message.metadata.__dict__["_src_node_id"] = 0
-            self.sent.append(message)
+            self.sent.append((message.metadata.message_type, RecordDict(dict(message.content.items()))))
             reply = self.client_app(message, self.contexts[message.metadata.dst_node_id])
             reply.metadata.__dict__["_src_node_id"] = message.metadata.dst_node_id
             self.replies[message.metadata.message_id] = reply

@@ -4,7 +4,14 @@
 `test_real_deployment` (marked `flower`) starts a real SuperLink and SuperNodes and uses `flwr run`.
 """
 
+import contextlib
 import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -19,9 +26,12 @@ from resfed.config import load_config, run_spec  # noqa: E402
 from resfed.federation import SyncError  # noqa: E402
 from resfed.flower import client_app, server_app  # noqa: E402
 from resfed.run import run_training  # noqa: E402
-from tests.flower_helpers import LocalGrid  # noqa: E402
+from flower_helpers import LocalGrid  # noqa: E402
 
-CONFIG = Path(__file__).resolve().parent / "configs" / "flower.yaml"
+REPO = Path(__file__).resolve().parent.parent
+CONFIG = REPO / "tests" / "configs" / "flower.yaml"
+APP = REPO / "resfed" / "flower" / "app"
+BIN = Path(sys.executable).parent
 N_CLIENTS = 3
 
 
@@ -76,7 +86,7 @@ def test_flower_app_in_process(run_files, tmp_path):
     grid = local_grid(run_files, config)
     server_app.run(grid, server_context(config))
     assert_same_rounds(tmp_path / "rounds.csv", run_files["reference"])
-    kinds = [m.metadata.message_type for m in grid.sent]
+    kinds = [kind for kind, _ in grid.sent]
     assert kinds == ["query.identify"] * N_CLIENTS + (["train"] * N_CLIENTS + ["train.downlink"] * N_CLIENTS) * 3
     assert all("client" in context.state.config_records["resfed"] for context in grid.contexts.values())
 
@@ -106,3 +116,84 @@ def test_node_without_partition_id_is_refused(run_files, tmp_path):
     grid = LocalGrid(client_app.app, [{"partition-id": 0}, {"partition-id": 0}, {"partition-id": 2}], config)
     with pytest.raises(server_app.FlowerRunError, match="client 0 is held by 2 nodes; client 1 is held by 0 nodes"):
         server_app.run(grid, server_context(config))
+
+
+def free_ports(count: int) -> list[int]:
+    """Ports nothing listens on now (held open together so that they differ)."""
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def wait_for_port(port: int, process: subprocess.Popen, log: Path, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args[0]} exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.5)
+    raise RuntimeError(f"nothing listens on port {port} after {timeout} s:\n{log.read_text()[-3000:]}")
+
+
+@contextlib.contextmanager
+def started(tmp_path: Path, env: dict):
+    """Start processes (each in its own process group); stop every one of them, by its group id, on exit."""
+    processes: list[subprocess.Popen] = []
+
+    def start(name: str, *args: str) -> subprocess.Popen:
+        log = (tmp_path / f"{name}.log").open("w")
+        process = subprocess.Popen([str(BIN / args[0]), *args[1:]], stdout=log, stderr=subprocess.STDOUT,
+                                   env=env, cwd=tmp_path, start_new_session=True)
+        processes.append(process)
+        return process
+
+    try:
+        yield start
+    finally:
+        for process in reversed(processes):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in reversed(processes):
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+@pytest.mark.flower
+def test_real_deployment(run_files, tmp_path):
+    """A SuperLink, 3 SuperNodes (partition-id 0-2) and `flwr run`: rounds.csv equals the in-process loop's."""
+    link_port, *node_ports = free_ports(1 + N_CLIENTS)
+    home = tmp_path / "flwr-home"
+    home.mkdir()
+    (home / "config.toml").write_text(
+        f'[superlink]\ndefault = "resfed-test"\n\n[superlink.resfed-test]\naddress = "127.0.0.1:{link_port}"\ninsecure = true\n'
+    )
+    run_config_file = tmp_path / "run-config.toml"
+    config = run_config(run_files, tmp_path / "out") | {"reply-timeout": 600.0}
+    run_config_file.write_text("".join(f"{key} = {json.dumps(value)}\n" for key, value in config.items()))
+    env = dict(os.environ, FLWR_HOME=str(home), PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}",
+               PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    began = time.monotonic()
+    with started(tmp_path, env) as start:
+        link = start("superlink", "flower-superlink", "--insecure", "--disable-runtime-dependency-installation",
+                     "--host", "127.0.0.1", "--port", str(link_port))
+        wait_for_port(link_port, link, tmp_path / "superlink.log")
+        for i, port in enumerate(node_ports):
+            start(f"supernode{i}", "flower-supernode", "--insecure", "--superlink", f"127.0.0.1:{link_port}",
+                  "--port", str(port), "--node-config", f"partition-id={i}")
+        flwr = subprocess.run(
+            [str(BIN / "flwr"), "run", str(APP), "resfed-test", "--run-config", str(run_config_file), "--stream"],
+            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=1800,
+        )
+    print(f"real deployment: {time.monotonic() - began:.0f} s")
+    output = flwr.stdout + flwr.stderr
+    assert (tmp_path / "out" / "rounds.csv").exists(), output[-5000:]
+    assert_same_rounds(tmp_path / "out" / "rounds.csv", run_files["reference"])

@@ -27,7 +27,7 @@ from resfed.federation import Federation
 from resfed.flower.payload import payload
 from resfed.methods import builder
 from resfed.models import build_model
-from resfed.train import TrainSettings
+from resfed.local_training import TrainSettings
 
 MODELS = {"lenet5": (1, 28), "cnn": (3, 32)}
 VARIANTS = {

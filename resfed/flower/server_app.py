@@ -31,7 +31,7 @@ from resfed.federation import (
 from resfed.flower.payload import FlowerRunError, fields, payload
 from resfed.flower.run_setup import RunSetup, run_setup
 from resfed.records import RoundRecord
-from resfed.train import evaluate
+from resfed.local_training import evaluate
 
 app = ServerApp()
 

@@ -1,6 +1,6 @@
 """Sequential vs batched (vmap) local training of one round's clients, and one full round.
 
-1. Local training only: the clients of a round one after another (`resfed.train.local_train`)
+1. Local training only: the clients of a round one after another (`resfed.local_training.local_train`)
    against all together (`resfed.batched.train_batched`), for LeNet-5 on 1x28x28 and the
    paper's CNN on 3x32x32, random inputs (speed does not depend on the pixel values).
    The same batches, the same maths; the median of `--repeats` timings after one warm-up.
@@ -34,7 +34,7 @@ from resfed.batched import train_batched
 from resfed.federation import Federation, client_generator
 from resfed.methods import builder
 from resfed.models import build_model
-from resfed.train import TrainSettings, local_train
+from resfed.local_training import TrainSettings, local_train
 
 SETTINGS = TrainSettings()  # paper defaults: SGD 0.01 / 0.9, batch 64, 1 epoch
 COMPRESSED = {"sparsity": 0.99, "bits": 1}

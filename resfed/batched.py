@@ -2,7 +2,7 @@
 
 On a GPU, ten small models trained one after another leave the device mostly idle; with
 their parameters stacked along a leading client axis, one `vmap(grad(loss))` call does a
-step for all of them. The maths is `resfed.train.local_train`'s for every client:
+step for all of them. The maths is `resfed.local_training.local_train`'s for every client:
 
 - batches: each client's own `batch_schedule` (its generator, `torch.randperm` per epoch),
   so batched and sequential runs see the same samples in the same order;
@@ -32,7 +32,7 @@ from torch import nn
 from torch.func import functional_call, grad_and_value, vmap
 
 from resfed import state as st
-from resfed.train import TrainSettings, batch_schedule
+from resfed.local_training import TrainSettings, batch_schedule
 
 BATCHED_SETTINGS = ("auto", "on", "off", True, False)  # YAML reads a bare on/off as a bool
 

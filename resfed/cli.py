@@ -99,33 +99,12 @@ def _cmd_table1(args: argparse.Namespace) -> None:
     print(table1_markdown(table))
 
 
-def compressed_sparsity(run, direction: str) -> float | None:  # noqa: ANN001 - a report Run
-    """Sparsity of a run's codec in `direction` (None when that direction is lossless)."""
-    codec = run.config.get("variant_spec", {}).get(direction)
-    return None if codec is None else float(codec["sparsity"])
-
-
 def _cmd_figure(args: argparse.Namespace) -> None:
-    from resfed import report
+    from resfed.report.figure_kinds import draw_figure
 
-    runs = _load_runs(args.runs)
-    if args.kind.startswith("sparsity-"):
-        direction = args.kind.removeprefix("sparsity-")
-        swept = [r for r in runs if compressed_sparsity(r, direction) is not None]
-        if not swept:
-            raise ValueError(f"no run compresses the {direction} direction: nothing to plot for {args.kind}")
-        report.plot_sparsity_sweep(
-            swept, args.out, lambda r: compressed_sparsity(r, direction),
-            at_round=args.at_round, budget_mb=args.budget_mb, direction=direction,
-        )
-        return
-    if args.kind == "value-distributions":
-        from resfed.report.distributions import plot_value_distributions
-
-        plot_value_distributions(runs, args.out)
-        return
-    plot = {"accuracy-round": report.plot_accuracy_vs_round, "accuracy-volume": report.plot_accuracy_vs_volume}
-    plot[args.kind](runs, args.out)
+    labels = dict(label.split("=", 1) for label in args.label)
+    draw_figure(args.kind, _load_runs(args.runs), args.out, at_round=args.at_round, budget_mb=args.budget_mb,
+                labels=labels)
 
 
 def _cmd_audit(args: argparse.Namespace) -> None:
@@ -241,12 +220,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_summary)
 
     p = sub.add_parser("figure", help="accuracy vs round, vs cumulative volume, or vs sparsity (PNG + PDF)")
-    p.add_argument("--kind", choices=("accuracy-round", "accuracy-volume", "sparsity-ul", "sparsity-dl", "value-distributions"), required=True,
-                   help="what to plot against what (sparsity-*: accuracy vs the sparsity of that direction)")
+    p.add_argument("--kind", required=True,
+                   help="accuracy-round, accuracy-volume, bytes-round, ... (resfed.report.figure_kinds)")
     p.add_argument("--at-round", type=int, default=None, help="sparsity figures: accuracy at this round")
     p.add_argument("--budget-mb", type=float, default=None, help="sparsity figures: accuracy within this budget")
     p.add_argument("--runs", nargs="+", required=True, help="run directories")
-    p.add_argument("--out", required=True, help="output prefix (writes .png and .pdf)")
+    p.add_argument("--label", action="append", default=[], metavar="VARIANT=TEXT",
+                   help="legend name of a variant (repeatable; default: the variant name)")
+    p.add_argument("--out", required=True, help="output prefix (writes .png, .pdf and .html)")
     p.set_defaults(func=_cmd_figure)
     return parser
 

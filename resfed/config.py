@@ -268,7 +268,8 @@ def run_spec(
         "variant": variant,
         "seed": int(seed),
         "method": config["variants"][variant]["method"],
-        "variant_spec": copy.deepcopy(variant_spec),
+        # the legend label shapes no result: changing it must not move or rerun a run
+        "variant_spec": {k: copy.deepcopy(v) for k, v in variant_spec.items() if k != "label"},
         "dataset_spec": copy.deepcopy(config["datasets"][dataset]),
         "train": {**copy.deepcopy(config["train"]), **variant_spec.get("train", {})},
         **{

@@ -33,7 +33,7 @@ from resfed.link import LOSSLESS
 from resfed.method_ids import INITIAL_MODEL
 from resfed.records import RoundRecord, links_digest
 from resfed.strategy import Client, Diverged, RunContext, Server, Strategy
-from resfed.train import TrainSettings, evaluate
+from resfed.local_training import TrainSettings, evaluate
 
 
 class SyncError(RuntimeError):
@@ -50,6 +50,49 @@ def client_generator(seed: int, client: int, round_index: int) -> torch.Generato
     """Independent, reproducible batch order per (seed, client, round)."""
     value = np.random.SeedSequence([seed, client, round_index]).generate_state(1)[0]
     return torch.Generator().manual_seed(int(value))
+
+
+def participant_selector(seed: int) -> np.random.Generator:
+    """The generator that draws each round's participants (independent of every batch order)."""
+    return np.random.default_rng([seed, 7])
+
+
+def select_participants(selector: np.random.Generator, n_clients: int, fraction: float) -> list[int]:
+    """The next round's participants: all clients, or round(fraction * n) of them drawn without replacement."""
+    count = max(1, round(fraction * n_clients))
+    if count == n_clients:
+        return list(range(n_clients))
+    return sorted(selector.choice(n_clients, size=count, replace=False).tolist())
+
+
+def compare_links(
+    direction: str, clients: Sequence[int], client_side: Sequence[str], server_side: Sequence[str], round_index: int
+) -> tuple[str, str, list[str]]:
+    """(sender-side digest, receiver-side digest, a line per link whose two ends disagree) of
+    one direction's transfers, from what the client and the server end of each link recovered."""
+    senders, receivers = (client_side, server_side) if direction == "ul" else (server_side, client_side)
+    link = "uplink" if direction == "ul" else "downlink"
+    differ = [
+        f"{link} link of client {i}, round {round_index}: sender recovered {a}, receiver recovered {b}"
+        for i, a, b in zip(clients, senders, receivers)
+        if a != b
+    ]
+    return links_digest(senders), links_digest(receivers), differ
+
+
+def initial_message(initial: st.State) -> bytes:
+    """The initial global model as a lossless message (sent only with `send_initial_model`)."""
+    return encode(initial, layout_of(initial), LOSSLESS, method_id=INITIAL_MODEL, round_index=0)
+
+
+def checked_record(record: RoundRecord, ul: tuple[str, str, list[str]], dl: tuple[str, str, list[str]]) -> RoundRecord:
+    """`record` with the round's digests (`compare_links` per direction); SyncError, holding
+    the record, if the two ends of any link disagree."""
+    record.ul_digest_sender, record.ul_digest_receiver = ul[0], ul[1]
+    record.dl_digest_sender, record.dl_digest_receiver = dl[0], dl[1]
+    if ul[2] or dl[2]:
+        raise SyncError("; ".join(ul[2] + dl[2]), record)
+    return record
 
 
 def run_context(
@@ -87,16 +130,12 @@ class Federation:
         self.strategy = self.build(context)
         self.clients = [self.strategy.new_client(i) for i in range(context.n_clients)]
         self.server = self.strategy.new_server()
-        self._selector = np.random.default_rng([self.seed, 7])
+        self._selector = participant_selector(self.seed)
         self._batched = use_batched(self.batched, context.initial[next(iter(context.initial))].device)
         self.participants = self._select()
 
     def _select(self) -> list[int]:
-        n = len(self.clients)
-        count = max(1, round(self.fraction * n))
-        if count == n:
-            return list(range(n))
-        return sorted(self._selector.choice(n, size=count, replace=False).tolist())
+        return select_participants(self._selector, len(self.clients), self.fraction)
 
     def state_dict(self) -> dict[str, Any]:
         """Everything later rounds depend on: every endpoint's state, the next round's
@@ -130,17 +169,9 @@ class Federation:
         return [c.fit(x, y, g) for c, (x, y), g in zip(clients, data, generators)]
 
     def _transfer_digests(self, direction: str, clients: Sequence[int], round_index: int) -> tuple[str, str, list[str]]:
-        """(sender-side digest, receiver-side digest, a line per link whose two ends disagree)."""
         client_side = [self.clients[i].digest(direction) for i in clients]
         server_side = [self.server.digest(i, direction) for i in clients]
-        senders, receivers = (client_side, server_side) if direction == "ul" else (server_side, client_side)
-        link = "uplink" if direction == "ul" else "downlink"
-        differ = [
-            f"{link} link of client {i}, round {round_index}: sender recovered {a}, receiver recovered {b}"
-            for i, a, b in zip(clients, senders, receivers)
-            if a != b
-        ]
-        return links_digest(senders), links_digest(receivers), differ
+        return compare_links(direction, clients, client_side, server_side, round_index)
 
     def run_round(self, round_index: int) -> RoundRecord:
         """Round `round_index`; raises SyncError (after recording) if two ends of a link disagree."""
@@ -148,8 +179,7 @@ class Federation:
         n = len(self.clients)
         ul_bytes, dl_bytes = [0] * n, [0] * n
         if round_index == 1 and self.send_initial_model:
-            initial = self.strategy.context.initial
-            message = encode(initial, layout_of(initial), LOSSLESS, method_id=INITIAL_MODEL, round_index=0)
+            message = initial_message(self.strategy.context.initial)
             for i in self.participants:
                 dl_bytes[i] += len(message)
 
@@ -173,22 +203,11 @@ class Federation:
 
         ul = self._transfer_digests("ul", trained, round_index)
         dl = self._transfer_digests("dl", self.participants, round_index)
-        record = RoundRecord(
-            round=round_index,
-            ul_bytes=ul_bytes,
-            dl_bytes=dl_bytes,
-            test_accuracy=accuracy,
-            test_loss=test_loss,
-            train_loss=float(np.average(losses, weights=sizes)),
-            wall_seconds=time.perf_counter() - started,
-            ul_digest_sender=ul[0],
-            ul_digest_receiver=ul[1],
-            dl_digest_sender=dl[0],
-            dl_digest_receiver=dl[1],
+        return checked_record(
+            RoundRecord(round_index, ul_bytes, dl_bytes, accuracy, test_loss,
+                        float(np.average(losses, weights=sizes)), time.perf_counter() - started),
+            ul, dl,
         )
-        if ul[2] or dl[2]:
-            raise SyncError("; ".join(ul[2] + dl[2]), record)
-        return record
 
     def run(
         self,

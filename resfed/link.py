@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from resfed import state as st
-from resfed.codec import CodecConfig, Layout, decode, encode
-from resfed.predictors import predict
+from resfed.codec import CodecConfig, DeepCodec, Layout, MessageCodec, MessageContext
+from resfed.predictors import WARMUPS, predict, sends_full_model, usable_order
 
 LOSSLESS = CodecConfig(sparsity=0.0, bits=32)
 
@@ -39,8 +39,8 @@ class LinkSettings:
     def __post_init__(self) -> None:
         if self.predictor not in ("zero", "trajectory"):
             raise ValueError(f"predictor must be 'zero' or 'trajectory', got {self.predictor!r}")
-        if self.warmup not in ("full", "lower_order"):
-            raise ValueError(f"warmup must be 'full' or 'lower_order', got {self.warmup!r}")
+        if self.warmup not in WARMUPS:
+            raise ValueError(f"warmup must be one of {WARMUPS}, got {self.warmup!r}")
 
     @property
     def memory_bits(self) -> int:
@@ -55,6 +55,7 @@ class LinkEnd:
     settings: LinkSettings
     layout: Layout
     method_id: int
+    message_codec: MessageCodec | None = None  # None: the deep codec with `settings.codec`
     history: deque = field(init=False)
     transfers: int = field(default=0, init=False)
     error: st.State | None = field(default=None, init=False)
@@ -62,29 +63,28 @@ class LinkEnd:
 
     def __post_init__(self) -> None:
         self.history = deque(maxlen=max(self.settings.order, 1))
+        if self.message_codec is None:
+            self.message_codec = DeepCodec(self.settings.codec)
 
     def _is_warmup(self) -> bool:
         s = self.settings
-        return s.predictor == "trajectory" and s.warmup == "full" and self.transfers + 1 < s.order
+        return s.predictor == "trajectory" and sends_full_model(s.warmup, s.order, self.transfers)
 
     def _prediction(self, anchor: st.State) -> st.State:
         s = self.settings
         if s.predictor == "zero" or self._is_warmup():
             return st.zeros_like(anchor)
-        order = s.order if s.warmup == "full" else min(s.order, len(self.history))
-        return predict(anchor, list(self.history), order, s.formula)
+        return predict(anchor, list(self.history), usable_order(s.warmup, s.order, len(self.history)), s.formula)
 
-    def _codec(self) -> CodecConfig:
-        return LOSSLESS if self._is_warmup() else self.settings.codec
+    def _codec(self) -> MessageCodec:
+        return DeepCodec(LOSSLESS) if self._is_warmup() else self.message_codec
 
     def _recover(
         self, data: bytes, anchor: st.State, prediction: st.State, round_index: int
     ) -> tuple[st.State, st.State]:
         """Decode the residual, add the prediction, extend the trajectory; returns (model, residual)."""
         device = next(iter(prediction.values())).device
-        _, residual = decode(
-            data, self.layout, expected_method=self.method_id, expected_round=round_index, device=device
-        )
+        residual = self._codec().decode(data, MessageContext(self.layout, self.method_id, round_index, device=device))
         recovered = {name: prediction[name] + residual[name].to(prediction[name]) for name in prediction}
         if self.settings.predictor == "trajectory" and self.settings.order > 0:
             self.history.append(st.sub(recovered, anchor))
@@ -98,7 +98,7 @@ class LinkEnd:
         residual = st.sub(model, prediction)
         if self.settings.error_feedback and self.error is not None:
             residual = st.add(residual, self.error)
-        data = encode(residual, self.layout, self._codec(), method_id=self.method_id, round_index=round_index)
+        data = self._codec().encode(residual, MessageContext(self.layout, self.method_id, round_index))
         recovered, residual_hat = self._recover(data, anchor, prediction, round_index)
         if self.settings.error_feedback:
             self.error = st.sub(residual, residual_hat)

@@ -25,6 +25,19 @@ import torch
 from resfed import state as st
 
 FORMULAS = ("extrapolation", "literal")
+WARMUPS = ("full", "lower_order")
+
+
+def sends_full_model(warmup: str, order: int, transfers: int) -> bool:
+    """Whether transfer `transfers + 1` of a link is a warm-up transfer that sends the whole
+    model losslessly: under `full`, until the trajectory holds the `order` updates Eq. 8 needs."""
+    return warmup == "full" and transfers + 1 < order
+
+
+def usable_order(warmup: str, order: int, available: int) -> int:
+    """The predictor order a transfer uses: `order`, or under `lower_order` at most the
+    `available` updates of the trajectory (a lower-order prediction while it fills)."""
+    return order if warmup == "full" else min(order, available)
 
 
 def coefficients(order: int, formula: str = "extrapolation") -> list[int]:

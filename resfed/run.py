@@ -15,17 +15,20 @@ import contextlib
 import logging
 import shutil
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from resfed import checkpoint, log
 from resfed.atomic import atomic_write_json, remove_partial_writes
 from resfed.config import spec_hash
-from resfed.data import load_prepared, read_partition_file
+from resfed.data import PartitionFile, PreparedData, load_prepared, read_partition_file
 from resfed.federation import Federation
+from resfed.local_training import TrainSettings
 from resfed.methods import builder
 from resfed.models import build_model, count_parameters
 from resfed.progress import Progress
@@ -33,7 +36,6 @@ from resfed.records import RoundRecord
 from resfed.run_errors import RunExists, RunInterrupted, interrupts_deferred
 from resfed.run_inputs import check_partition, check_spec
 from resfed.snapshots import ValueSnapshots
-from resfed.train import TrainSettings
 
 
 logger = logging.getLogger(__name__)
@@ -77,6 +79,47 @@ def standardise(
     return x_train, x_test, record
 
 
+@dataclass
+class LoadedRun:
+    """What a run's endpoints are built from: the model (holding the initial global model),
+    each client's data, the test data. Every engine (the in-process loop, each Flower node)
+    builds it the same way from the same spec and files."""
+
+    device: torch.device
+    data: PreparedData
+    partition: PartitionFile
+    model: nn.Module
+    client_data: list[tuple[torch.Tensor, torch.Tensor]]
+    test_data: tuple[torch.Tensor, torch.Tensor]
+    preprocessing: dict[str, Any]
+    settings: TrainSettings
+
+
+def load_run(spec: Mapping[str, Any], data_path: str | Path, partition_path: str | Path) -> LoadedRun:
+    """Load and standardise the data, split it by the partition file and build the model from the seed."""
+    device = resolve_device(spec["device"])
+    data = load_prepared(data_path)
+    partition = read_partition_file(partition_path, dataset_checksum=data.checksum, n_samples=len(data.y_train))
+    check_partition(spec, partition, partition_path)
+    test_count = spec["dataset_spec"].get("test_subsample") or len(data.y_test)
+    x_train, x_test, preprocessing = standardise(
+        data.x_train, data.x_test[:test_count], spec["standardize"], device
+    )
+    y_train = torch.from_numpy(data.y_train).to(device)
+    y_test = torch.from_numpy(data.y_test[:test_count]).to(device)
+    client_data = []
+    for indices in partition.clients:
+        index = torch.from_numpy(np.asarray(indices)).to(device)
+        client_data.append((x_train[index], y_train[index]))
+
+    torch.manual_seed(int(spec["seed"]))
+    model = build_model(
+        spec["dataset_spec"]["model"], data.channels, data.num_classes, image_size=data.x_train.shape[-1]
+    ).to(device)
+    settings = TrainSettings.from_dict(spec["train"])
+    return LoadedRun(device, data, partition, model, client_data, (x_test, y_test), preprocessing, settings)
+
+
 def run_training(
     spec: Mapping[str, Any], data_path: str | Path, partition_path: str | Path, out_dir: str | Path,
     progress: bool = True, checkpoint_dir: str | Path | None = None, force: bool = False,
@@ -96,33 +139,16 @@ def run_training(
         remove_partial_writes(folder)
     started = log.now()
     torch.set_num_threads(int(spec["threads"]))
-    device = resolve_device(spec["device"])
     seed = int(spec["seed"])
 
-    data = load_prepared(data_path)
-    partition = read_partition_file(partition_path, dataset_checksum=data.checksum, n_samples=len(data.y_train))
-    check_partition(spec, partition, partition_path)
-    test_count = spec["dataset_spec"].get("test_subsample") or len(data.y_test)
-    x_train, x_test, preprocessing = standardise(
-        data.x_train, data.x_test[:test_count], spec["standardize"], device
-    )
-    y_train = torch.from_numpy(data.y_train).to(device)
-    y_test = torch.from_numpy(data.y_test[:test_count]).to(device)
-    client_data = []
-    for indices in partition.clients:
-        index = torch.from_numpy(np.asarray(indices)).to(device)
-        client_data.append((x_train[index], y_train[index]))
-
-    torch.manual_seed(seed)
-    model = build_model(
-        spec["dataset_spec"]["model"], data.channels, data.num_classes, image_size=data.x_train.shape[-1]
-    ).to(device)
+    loaded = load_run(spec, data_path, partition_path)
+    data, partition, model, client_data = loaded.data, loaded.partition, loaded.model, loaded.client_data
     federation = Federation(
         model=model,
         build=builder(spec["variant_spec"]),
         client_data=client_data,
-        test_data=(x_test, y_test),
-        settings=TrainSettings.from_dict(spec["train"]),
+        test_data=loaded.test_data,
+        settings=loaded.settings,
         seed=seed,
         fraction=spec["fraction"],
         send_initial_model=spec["send_initial_model"],
@@ -171,10 +197,10 @@ def run_training(
             "target_accuracy": target,
             "config": dict(spec),
             "config_hash": spec_hash(spec),
-            **log.provenance(str(device)),
+            **log.provenance(str(loaded.device)),
             "data_checksum": data.checksum,
             "partition_hash": partition.hash,
-            "preprocessing": preprocessing,
+            "preprocessing": loaded.preprocessing,
             "model": spec["dataset_spec"]["model"],
             "param_count": count_parameters(model),
             "link_memory_bits": federation.strategy.memory_bits,

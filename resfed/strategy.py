@@ -1,6 +1,6 @@
 """The interface every federated method implements (the shape of Flower's `Strategy`).
 
-A method builds two kinds of endpoint from one variant spec:
+A method builds two kinds of endpoint from one variant config:
 
 - a `Client`: what client i keeps between rounds. It trains locally (`fit`), codes its
   uplink message (`uplink`) and recovers the server's downlink message (`downlink`);
@@ -30,7 +30,7 @@ from torch import nn
 
 from resfed import state as st
 from resfed.codec import Layout
-from resfed.train import TrainSettings, local_train
+from resfed.local_training import TrainSettings, local_train
 
 DIRECTIONS = ("ul", "dl")
 
@@ -77,7 +77,7 @@ class Endpoint(ABC):
 class Client(Endpoint):
     """Client `index` of a method.
 
-    `plain_sgd`: local training is `resfed.train.local_train` from `training_start()`, so
+    `plain_sgd`: local training is `resfed.local_training.local_train` from `training_start()`, so
     the round loop may train several clients together (`resfed.batched`) and hand each
     its result through `trained`.
     """
@@ -153,13 +153,13 @@ class Server(Endpoint):
 
 
 class Strategy(ABC):
-    """A federated method: builds its endpoints from the variant spec and the run context."""
+    """A federated method: builds its endpoints from the variant config and the run context."""
 
     name: ClassVar[str]
     method_id: ClassVar[int]
 
-    def __init__(self, spec: Mapping[str, Any], context: RunContext) -> None:
-        self.spec = spec
+    def __init__(self, variant: Mapping[str, Any], context: RunContext) -> None:
+        self.variant = variant
         self.context = context
 
     @abstractmethod

@@ -26,6 +26,7 @@ from resfed.codec import (
     MessageCodec,
     MessageContext,
     PosteriorCounts,
+    QSGDCodec,
     SZCodec,
     decode,
     encode,
@@ -188,6 +189,7 @@ def _examples() -> dict[str, list[Example]]:
             Example("ul", CoordinatesCodec(16, "ul"), [(5, c)], MessageContext(layout, 7, 5)),
             Example("dl", CoordinatesCodec(16, "dl"), [(3, c), (5, 2 * c)], MessageContext(layout, 7, 5)),
         ],
+        "qsgd": [Example(f"s{s}", QSGDCodec(levels=s), state, MessageContext(layout, 8, 3)) for s in (1, 4)],
     }
 
 

@@ -5,7 +5,7 @@ import torch
 from resfed.federation import Federation
 from resfed.methods import builder
 from resfed.models import build_model
-from resfed.train import TrainSettings
+from resfed.local_training import TrainSettings
 
 
 def tiny_problem(n_clients: int = 4, per_client: int = 48, seed: int = 0):

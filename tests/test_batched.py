@@ -7,7 +7,7 @@ from resfed import state as st
 from resfed.batched import train_batched, use_batched
 from resfed.federation import client_generator
 from resfed.models import build_model
-from resfed.train import TrainSettings, local_train
+from resfed.local_training import TrainSettings, local_train
 from federation_helpers import make_federation
 
 # unequal clients: 40 = 2 full batches + 8, 16 = 1 full batch, 7 = one short batch

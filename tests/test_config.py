@@ -114,10 +114,11 @@ METHOD_KEYS = {
     "fedsz": {"fedsz"},
     "fedpm": {"fedpm"},
     "igc": {"igc"},
+    "qsgd": {"qsgd"},
 }
-COMMON_KEYS = {"method", "rounds", "train", "value_snapshots", "rounds_after_target"}
+COMMON_KEYS = {"method", "label", "rounds", "train", "value_snapshots", "rounds_after_target"}
 SAMPLE_VALUES = {"ul": {"sparsity": 0.99, "bits": 1}, "dl": None, "error_feedback": True, "order": 1,
-                 "formula": "literal", "warmup": "full", "dl_anchor": "local", "fedsz": {}, "fedpm": {}, "igc": {}}
+                 "formula": "literal", "warmup": "full", "dl_anchor": "local", "fedsz": {}, "fedpm": {}, "igc": {}, "qsgd": {}}
 
 
 def _variant_config(variant):

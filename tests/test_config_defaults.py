@@ -14,7 +14,7 @@ import pytest
 from torch import nn
 
 from resfed import state as st
-from resfed.codec import CodecConfig, layout_of
+from resfed.codec import CodecConfig, QSGDCodec, layout_of
 from resfed.config import load_schema, method_keys, validate
 from resfed.link import LinkSettings
 from resfed.methods import strategy_class
@@ -23,7 +23,7 @@ from resfed.methods.fedsz import SZSettings
 from resfed.methods.igc import IGCSettings
 from resfed.methods.links import LinkStrategy
 from resfed.strategy import REGISTRY, RunContext
-from resfed.train import TrainSettings
+from resfed.local_training import TrainSettings
 from test_config import MINIMAL
 
 SCHEMA = load_schema()
@@ -46,6 +46,7 @@ MIRRORS = {
     "SZSettings": (SZSettings, DEFS["method_fedsz"]["properties"]["fedsz"]["properties"]),
     "PMSettings": (PMSettings, DEFS["method_fedpm"]["properties"]["fedpm"]["properties"]),
     "IGCSettings": (IGCSettings, DEFS["method_igc"]["properties"]["igc"]["properties"]),
+    "QSGDCodec": (QSGDCodec, DEFS["method_qsgd"]["properties"]["qsgd"]["properties"]),
 }
 
 

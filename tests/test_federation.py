@@ -4,7 +4,7 @@ import pytest
 
 from resfed import state as st
 from resfed.federation import SyncError
-from resfed.train import TrainSettings
+from resfed.local_training import TrainSettings
 from federation_helpers import make_federation
 
 COMPRESSED = {"sparsity": 0.99, "bits": 1}

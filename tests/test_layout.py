@@ -47,7 +47,13 @@ def test_any_change_to_a_run_spec_moves_its_directory(config, change):
 
 def test_partition_paths_name_clients_and_subsample(config):
     assert layout.partition_file(config, "mnist", "classes:2", 1) == \
-        "results/tiny/partitions/mnist/classes-2/4-clients-400-samples/seed1.json"
+        "results/tiny/partitions/mnist/classes-2/4-clients-2000-samples/seed1.json"
     config["datasets"]["mnist"]["subsample"] = None
     config["clients"] = 10
     assert layout.split_key(config, "mnist") == "10-clients"
+
+
+def test_a_legend_label_is_not_part_of_the_run(config):
+    other = copy.deepcopy(config)
+    other["variants"]["resfed-ul"]["label"] = "another name"
+    assert layout.run_dir(config, "mnist", "iid", "resfed-ul", 0) == layout.run_dir(other, "mnist", "iid", "resfed-ul", 0)

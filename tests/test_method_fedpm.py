@@ -9,7 +9,7 @@ from resfed.federation import Federation
 from resfed.methods import builder
 from resfed.methods.fedpm import PMSettings, _sample_ste, posterior, sample_mask
 from resfed.models import build_model
-from resfed.train import TrainSettings
+from resfed.local_training import TrainSettings
 from federation_helpers import tiny_problem
 
 def federation(fedpm: dict, per_client: int = 100, seed: int = 0, epochs: int = 2):

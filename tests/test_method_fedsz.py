@@ -9,7 +9,7 @@ from resfed.federation import Federation
 from resfed.methods import builder
 from resfed.methods.fedsz import SZSettings
 from resfed.models import build_model
-from resfed.train import TrainSettings
+from resfed.local_training import TrainSettings
 from federation_helpers import tiny_problem
 
 FULL = 61_706 * 4  # float32 LeNet-5

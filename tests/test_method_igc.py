@@ -17,7 +17,7 @@ from resfed.methods.igc import (
     subspace_index,
 )
 from resfed.models import build_model
-from resfed.train import TrainSettings
+from resfed.local_training import TrainSettings
 from federation_helpers import tiny_problem
 
 def federation(igc: dict, **kwargs):

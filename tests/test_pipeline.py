@@ -14,6 +14,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from resfed.report.html import embedded_pages
+
 REPO = Path(__file__).resolve().parent.parent
 TINY = REPO / "tests" / "configs" / "tiny.yaml"
 
@@ -118,3 +120,23 @@ def test_missing_datasets_are_listed_by_a_dry_run_and_stop_a_real_one(tmp_path):
     assert "stopped before any job: dataset(s) missing" in real.stderr
     assert real.stderr.count("dataset 'svhn'") == 1
     assert not (tmp_path / "results").exists()
+
+
+def test_the_report_shows_table1_and_captions_in_place(tiny):
+    """`snakemake --report`: Table 1's numbers as an HTML table, figures with their captions."""
+    result = snakemake(tiny, "--configfile", str(TINY), "--report", "report.html")
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = (tiny / "report.html").read_text()
+    assert "What to look at first" in report
+    pages = embedded_pages(report)
+    assert {"table1.html", "audit.html", "table1-summary.html", "accuracy-round.html", "bytes-round.html"} <= set(pages)
+    # the baseline's volume to target, by hand from its rounds.csv: the first round at 30 %
+    (rounds_csv,) = (tiny / "results/tiny/runs/mnist/iid/fedavg/baseline").glob("*/seed0/rounds.csv")
+    rounds = pd.read_csv(rounds_csv)
+    first = rounds[rounds.test_accuracy >= 0.3].iloc[0]
+    mb = first.ul_bits_cum_per_client / 1e6
+    page = pages["table1.html"]
+    assert f"<td>Baseline</td><td>CV (Mb)</td><td>{mb:#.3g} (n=1)</td>" in page
+    assert f"<td>Baseline</td><td>Rounds</td><td>{first['round']} (n=1)</td>" in page
+    assert "<figcaption>Test accuracy of the global model after each round" in pages["accuracy-round.html"]
+    assert "<td>resfed-ul</td>" in pages["table1-summary.html"]

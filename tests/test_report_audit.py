@@ -65,7 +65,7 @@ def test_split_inconsistency_flagged(tmp_path):
 
 def test_write_audit(runs, tmp_path):
     paths = write_audit(audit(runs, ROLES), tmp_path / "out" / "audit")
-    assert [p.name for p in paths] == ["audit.csv", "audit.md"]
+    assert [p.name for p in paths] == ["audit.csv", "audit.md", "audit.html"]
     csv = pd.read_csv(paths[0])
     assert {"run_dir", "value_mb", "config_hash", "git_commit", "data_checksum",
             "partition_hash", "sync_ok_all"} <= set(csv.columns)
@@ -74,3 +74,6 @@ def test_write_audit(runs, tmp_path):
     assert "test_accuracy >= target" in md
     assert "**Sync failures**" in md and "resfed-ul/seed0" in md
     assert "| item | cell | seed | run_dir |" in md
+    page = paths[2].read_text()
+    assert "<th>item</th><th>cell</th><th>seed</th><th>run_dir</th>" in page
+    assert page.index("Sync failures") < page.index("<table>")  # the warning comes first

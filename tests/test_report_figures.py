@@ -68,3 +68,65 @@ def test_sparsity_sweep(tmp_path):
     assert points[points.sparsity == 0.99].acc_at_budget.tolist() == pytest.approx([80, 80])
     _assert_figures(plot_sparsity_sweep(runs, tmp_path / "fig4", sparsity_of=sparsity_of,
                                         direction="ul"))
+
+
+@pytest.fixture
+def captured(monkeypatch):
+    """The figure a plot function draws, instead of saving it."""
+    from resfed.report import figures
+
+    drawn = []
+    monkeypatch.setattr(figures, "save_figure", lambda fig, out_prefix: drawn.append(fig) or [])
+    return drawn
+
+
+def _rings(ax):
+    """(x, y) of the first-crossing markers, rounded for comparison."""
+    return sorted((round(float(line.get_xdata()[0]), 6), round(float(line.get_ydata()[0]), 6))
+                  for line in ax.get_lines() if line.get_marker() == "o")
+
+
+def test_accuracy_figures_draw_the_target_and_the_first_crossing(runs, captured):
+    import dataclasses
+
+    from resfed.report import figures
+
+    iid = [dataclasses.replace(r, info={**r.info, "target_accuracy": 0.6}) for r in runs if r.partition == "iid"]
+    figures.plot_accuracy_vs_round(iid, "unused", labels={"resfed-ul": "ResFed UL (99 %)"})
+    ax = captured[0].axes[0]
+    targets = [line.get_ydata()[0] for line in ax.get_lines() if line.get_linestyle() == "--"]
+    assert targets == pytest.approx([60.0])
+    # mean accuracy 0.31 + 0.1 (round - 1) first reaches 0.6 at round 4 (61 %), for both series
+    assert _rings(ax) == [(4, 61.0), (4, 61.0)]
+    legend = captured[0].legends[0]
+    assert legend.get_title().get_text() == "Method"
+    assert [t.get_text() for t in legend.get_texts()] == ["baseline", "ResFed UL (99 %)"]
+
+    figures.plot_accuracy_vs_volume(iid, "unused")
+    ul_panel = captured[1].axes[0]
+    # at round 4 the baseline has sent 4 x 250,000 bytes = 8 Mb per client, ResFed 4 x 700 bytes
+    assert _rings(ul_panel) == [(4 * 700 * 8 / 1e6, 61.0), (8.0, 61.0)]
+
+
+def test_bytes_per_round_has_a_panel_per_direction(runs, captured):
+    from resfed.report import figures
+
+    figures.plot_bytes_per_round([r for r in runs if r.partition == "iid"], "unused")
+    ul, dl = captured[0].axes
+    assert ul.get_yscale() == dl.get_yscale() == "log"
+    assert {tuple(line.get_ydata()) for line in ul.get_lines() if len(line.get_ydata()) == 6} == \
+        {(250_000.0,) * 6, (700.0,) * 6}
+    # DL sent nothing in round 1: rounds 2-6 only
+    assert {tuple(line.get_xdata()) for line in dl.get_lines() if len(line.get_xdata())} == {(2, 3, 4, 5, 6)}
+
+
+def test_draw_figure_writes_a_page_with_the_caption(runs, tmp_path):
+    from resfed.report.figure_kinds import FIGURE_CAPTIONS, draw_figure
+
+    paths = draw_figure("bytes-round", runs, tmp_path / "exp" / "bytes-round")
+    assert [p.suffix for p in paths] == [".png", ".pdf", ".html"]
+    page = paths[2].read_text()
+    assert "data:image/png;base64," in page and "<figcaption>" in page
+    assert FIGURE_CAPTIONS["bytes-round"][:40] in page
+    with pytest.raises(ValueError, match="unknown figure kind 'pie'"):
+        draw_figure("pie", runs, tmp_path / "pie")

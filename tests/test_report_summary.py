@@ -25,7 +25,8 @@ def test_ratios_and_volumes(tmp_path):
 
 def test_writes_csv_and_markdown(tmp_path):
     paths = write_summary(build_summary(_runs(tmp_path), "baseline"), tmp_path / "out" / "summary")
-    assert [p.suffix for p in paths] == [".csv", ".md"]
+    assert [p.suffix for p in paths] == [".csv", ".md", ".html"]
+    assert "<td>3 (n=1)</td>" in paths[2].read_text()
     text = summary_markdown(build_summary(_runs(tmp_path), "baseline"))
     assert "40.0x" in text
     assert "| 3 (n=1) |" in text  # whole rounds, and the seeds behind them

@@ -119,7 +119,7 @@ def test_ambiguous_role_spec(tmp_path):
 def test_writers(runs, tmp_path):
     df = build_table1(runs, ROLES)
     paths = write_table1(df, tmp_path / "tables" / "table1")
-    assert [p.name for p in paths] == ["table1.csv", "table1.md", "table1.tex"]
+    assert [p.name for p in paths] == ["table1.csv", "table1.md", "table1.tex", "table1.html"]
     assert not [p for p in (tmp_path / "tables").iterdir() if p.name.endswith(".tmp")]
 
     csv = pd.read_csv(paths[0])
@@ -146,6 +146,10 @@ def test_writers(runs, tmp_path):
         assert token in tex
     body = [ln for ln in tex.splitlines() if ln.startswith(("Baseline", "ResFed", "Method"))]
     assert body and all(ln.count("&") == 5 for ln in body)
+
+    page = paths[3].read_text()  # what the Snakemake report shows: the same cells as the markdown
+    assert "<td>5.00 ± 1.41 (n=2)</td><td>17.73</td><td>8.00 (n=1)</td><td>29.55</td>" in page
+    assert "<th>Fashion-MNIST IID ours</th>" in page and "Variants: baseline = `baseline`" in page
 
 
 @pytest.mark.parametrize("mean, std, text", [

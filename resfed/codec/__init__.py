@@ -21,7 +21,7 @@ from .bounds import size_report
 from .config import CodecConfig
 from .container import FORMAT_VERSION, Header
 from .errors import MessageError
-from .formats import CoordinatesCodec, CountsCodec, DeepCodec, MaskCodec, PosteriorCounts, SZCodec
+from .formats import CoordinatesCodec, CountsCodec, DeepCodec, MaskCodec, PosteriorCounts, QSGDCodec, SZCodec
 from .layout import Layout, TensorSpec, layout_of
 from .message import MessageCodec, MessageContext
 from .pipeline import decode, encode
@@ -40,6 +40,7 @@ __all__ = [
     "MessageContext",
     "MessageError",
     "PosteriorCounts",
+    "QSGDCodec",
     "SZCodec",
     "TensorSpec",
     "codec_ids",

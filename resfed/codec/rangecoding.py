@@ -14,6 +14,7 @@ import constriction
 import numpy as np
 
 from .errors import MessageError
+from .framing import get_varint, put_varint
 
 model = constriction.stream.model
 P_MIN = 2.0**-20  # probabilities are clipped to [P_MIN, 1 - P_MIN]
@@ -60,3 +61,40 @@ def decoding() -> Iterator[None]:
         raise
     except Exception as error:  # constriction reports invalid data as AssertionError etc.
         raise MessageError(f"range decoder rejected the stream: {type(error).__name__}: {error}") from None
+
+
+def put_histogram_coded(table: bytearray, encoder: Encoder, values: np.ndarray) -> None:
+    """Non-negative integers coded with their own histogram: the distinct values (as gaps
+    from the previous one) and their frequencies go to ``table`` as varints, the symbols
+    to ``encoder`` (nothing when there is at most one distinct value)."""
+    distinct, symbols, counts = np.unique(values, return_inverse=True, return_counts=True)
+    put_varint(table, len(distinct))
+    for gap, count in zip(np.diff(distinct, prepend=-1) - 1, counts):
+        put_varint(table, int(gap))
+        put_varint(table, int(count))
+    if len(distinct) > 1:
+        encoder.encode(symbols.astype(np.int32), model.Categorical(counts / counts.sum(), perfect=False))
+
+
+def get_histogram_coded(
+    table: memoryview, pos: int, decoder: Decoder, size: int, largest: int, what: str
+) -> tuple[np.ndarray, int]:
+    """The ``size`` values of :func:`put_histogram_coded` and the table position after its
+    histogram; every value must lie in [0, ``largest``]."""
+    distinct, pos = get_varint(table, pos, len(table), f"{what}: distinct values")
+    if not min(size, 1) <= distinct <= min(size, largest + 1):
+        raise MessageError(f"{what}: {distinct} distinct values for {size} entries in [0, {largest}]")
+    values, counts, previous = np.zeros(distinct, np.int64), np.zeros(distinct, np.int64), -1
+    for j in range(distinct):
+        gap, pos = get_varint(table, pos, len(table), f"{what}: value")
+        counts[j], pos = get_varint(table, pos, len(table), f"{what}: frequency")
+        previous = values[j] = previous + gap + 1
+    if distinct and (values[-1] > largest or counts.sum() != size or counts.min() < 1):
+        raise MessageError(f"{what}: histogram does not fit its {size} entries in [0, {largest}]")
+    if distinct <= 1:
+        return np.full(size, values[0] if distinct else 0, dtype=np.int64), pos
+    with decoding():
+        symbols = decoder.decode(model.Categorical(counts / counts.sum(), perfect=False), size)
+    if not np.array_equal(np.bincount(symbols, minlength=distinct), counts):
+        raise MessageError(f"{what}: decoded symbols do not match their histogram")
+    return values[symbols], pos

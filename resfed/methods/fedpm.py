@@ -51,7 +51,7 @@ from resfed.codec import CountsCodec, Layout, MaskCodec, MessageContext, Posteri
 from resfed.codec.formats.fedpm_mask import MASK_MODELS
 from resfed.codec.rangecoding import P_MIN
 from resfed.strategy import Client, RunContext, Server, Strategy, check_finite, register
-from resfed.train import TrainSettings
+from resfed.local_training import TrainSettings
 
 METHOD_ID = METHOD_IDS["fedpm"]
 GAIN = 2.0  # signed constants +-GAIN / sqrt(fan_in), see the module docstring
@@ -80,8 +80,8 @@ class PMSettings:
                 raise ValueError(f"fedpm {name} must be one of {allowed}, got {value!r}")
 
     @classmethod
-    def from_spec(cls, spec: Mapping[str, Any]) -> PMSettings:
-        return cls(**dict(spec.get("fedpm") or {}))
+    def from_variant(cls, variant: Mapping[str, Any]) -> PMSettings:
+        return cls(**dict(variant.get("fedpm") or {}))
 
 
 def _generator(seed: int, *tags: int) -> torch.Generator:
@@ -306,9 +306,9 @@ class FedPM(Strategy):
     name = "fedpm"
     method_id = METHOD_ID
 
-    def __init__(self, spec: Mapping[str, Any], context: RunContext) -> None:
-        super().__init__(spec, context)
-        self.pm = PMSettings.from_spec(spec)
+    def __init__(self, variant: Mapping[str, Any], context: RunContext) -> None:
+        super().__init__(variant, context)
+        self.pm = PMSettings.from_variant(variant)
         floating_buffers = [name for name, b in context.model.named_buffers() if b.is_floating_point()]
         if floating_buffers:
             raise ValueError(f"fedpm masks parameters only; this model has float buffers {floating_buffers}")

@@ -17,13 +17,11 @@ decodes its own message), so their copies are bit-identical like every other lin
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from resfed.method_ids import METHOD_IDS
-from resfed import state as st
-from resfed.codec import MessageContext, SZCodec
-from resfed.link import LinkEnd, LinkSettings
+from resfed.codec import SZCodec
 from resfed.methods.links import LinkStrategy
 from resfed.strategy import RunContext, register
 
@@ -53,47 +51,23 @@ class SZSettings:
         return SZCodec(error_bound=self.error_bound, threshold=self.threshold)
 
     @classmethod
-    def from_spec(cls, spec: Mapping[str, Any]) -> SZSettings:
-        values = dict(spec.get("fedsz") or {})
+    def from_variant(cls, variant: Mapping[str, Any]) -> SZSettings:
+        values = dict(variant.get("fedsz") or {})
         if "directions" in values:
             values["directions"] = tuple(values["directions"])
         return cls(**values)
 
 
-@dataclass
-class SZLinkEnd(LinkEnd):
-    """A link end that sends whole model states through FedSZ (no prediction: the paper's
-    scheme). A LinkEnd whose trajectory stays empty, so checkpoints save and restore it."""
-
-    sz: SZSettings = field(default_factory=SZSettings)
-
-    def _recover_sz(self, data: bytes, round_index: int) -> st.State:
-        recovered = self.sz.codec.decode(data, MessageContext(self.layout, self.method_id, round_index))
-        self.transfers += 1
-        self.last_digest = st.digest(recovered)
-        return recovered
-
-    def send(self, model: st.State, anchor: st.State, round_index: int) -> tuple[bytes, st.State]:
-        """Code ``model``; return the bytes and the model the receiver recovers (``anchor`` is unused)."""
-        data = self.sz.codec.encode(model, MessageContext(self.layout, self.method_id, round_index))
-        return data, self._recover_sz(data, round_index)
-
-    def receive(self, data: bytes, anchor: st.State, round_index: int) -> st.State:
-        return self._recover_sz(data, round_index)
-
-
 @register
 class FedSZ(LinkStrategy):
-    """FedAvg's links, with FedSZ link ends on the directions in ``sz.directions``."""
+    """FedAvg's links, with FedSZ's message format on the directions in ``sz.directions``
+    (no prediction: the paper's scheme sends the model itself)."""
 
     name = "fedsz"
     method_id = METHOD_ID
 
-    def __init__(self, spec: Mapping[str, Any], context: RunContext) -> None:
-        super().__init__(spec, context)
-        self.sz = SZSettings.from_spec(spec)
-
-    def link_end(self, direction: str) -> LinkEnd:
-        if direction in self.sz.directions:
-            return SZLinkEnd(LinkSettings(), self.context.layout, METHOD_ID, sz=self.sz)
-        return super().link_end(direction)
+    def __init__(self, variant: Mapping[str, Any], context: RunContext) -> None:
+        super().__init__(variant, context)
+        self.sz = SZSettings.from_variant(variant)
+        self.ul_codec = self.sz.codec if "ul" in self.sz.directions else None
+        self.dl_codec = self.sz.codec if "dl" in self.sz.directions else None

@@ -21,8 +21,8 @@ class Gradients(LinkStrategy):
     name = "gradients"
     method_id = METHOD_IDS["gradients"]
 
-    def __init__(self, spec: Mapping[str, Any], context: RunContext) -> None:
-        super().__init__(spec, context)
-        feedback = bool(spec.get("error_feedback", False))
-        self.ul = link_settings(spec.get("ul"), predictor="trajectory", order=0, error_feedback=feedback)
-        self.dl = link_settings(spec.get("dl"), predictor="trajectory", order=0, error_feedback=feedback)
+    def __init__(self, variant: Mapping[str, Any], context: RunContext) -> None:
+        super().__init__(variant, context)
+        feedback = bool(variant.get("error_feedback", False))
+        self.ul = link_settings(variant.get("ul"), predictor="trajectory", order=0, error_feedback=feedback)
+        self.dl = link_settings(variant.get("dl"), predictor="trajectory", order=0, error_feedback=feedback)

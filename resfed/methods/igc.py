@@ -70,8 +70,8 @@ class IGCSettings:
         return self.server_lr if self.server_lr is not None else size / self.dimension
 
     @classmethod
-    def from_spec(cls, spec: Mapping[str, Any]) -> IGCSettings:
-        return cls(**dict(spec.get("igc") or {}))
+    def from_variant(cls, variant: Mapping[str, Any]) -> IGCSettings:
+        return cls(**dict(variant.get("igc") or {}))
 
 
 def _seed(*tags: int) -> int:
@@ -331,9 +331,9 @@ class IGC(Strategy):
     name = "igc"
     method_id = METHOD_ID
 
-    def __init__(self, spec: Mapping[str, Any], context: RunContext) -> None:
-        super().__init__(spec, context)
-        self.igc = IGCSettings.from_spec(spec)
+    def __init__(self, variant: Mapping[str, Any], context: RunContext) -> None:
+        super().__init__(variant, context)
+        self.igc = IGCSettings.from_variant(variant)
         self.spaces = Subspaces(self.igc, context)
 
     def new_client(self, index: int) -> IGCClient:

@@ -1,5 +1,5 @@
 """Methods whose messages are model states sent over links: fedavg, weights, gradients,
-resfed, fedsz (and qsgd).
+resfed, fedsz and qsgd.
 
 Each client has two links (uplink, downlink), and each link a sender end and a receiver
 end (`resfed.link.LinkEnd`) that share a predictor and the trajectory of recovered models.
@@ -15,24 +15,18 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from resfed import state as st
-from resfed.codec import CodecConfig
+from resfed.codec import CodecConfig, MessageCodec
 from resfed.link import LinkEnd, LinkSettings
 from resfed.strategy import Client, RunContext, Server, Strategy, check_finite
 
 DL_ANCHORS = ("local", "global")
 
 
-def codec_from_spec(spec: Mapping[str, Any] | None) -> CodecConfig | None:
-    """The codec of one direction from the config (None = lossless)."""
-    return None if spec is None else CodecConfig.from_dict(dict(spec))
-
-
-def link_settings(spec: Mapping[str, Any] | None, **predictor: Any) -> LinkSettings:
-    """Link settings for one direction: lossless weights when its codec is null."""
-    codec = codec_from_spec(spec)
-    if codec is None:
+def link_settings(codec_config: Mapping[str, Any] | None, **predictor: Any) -> LinkSettings:
+    """Link settings for one direction from its codec config: lossless weights when it is null."""
+    if codec_config is None:
         return LinkSettings()
-    return LinkSettings(codec=codec, **predictor)
+    return LinkSettings(codec=CodecConfig.from_dict(dict(codec_config)), **predictor)
 
 
 class LinkClient(Client):
@@ -136,7 +130,9 @@ class LinkServer(Server):
 
 
 class LinkStrategy(Strategy):
-    """Base of the link-based methods: subclasses set `ul`, `dl` and `dl_anchor` in `__init__`.
+    """Base of the link-based methods: subclasses set `ul`, `dl`, `dl_anchor` and, for a
+    message format other than the deep codec of `ul.codec` / `dl.codec`, `ul_codec` /
+    `dl_codec` in `__init__`.
 
     dl_anchor: which model the downlink transition starts from, known to both ends:
     "global" (the global model the client already holds) or "local" (the client's last
@@ -145,12 +141,14 @@ class LinkStrategy(Strategy):
 
     ul: LinkSettings = LinkSettings()
     dl: LinkSettings = LinkSettings()
+    ul_codec: MessageCodec | None = None
+    dl_codec: MessageCodec | None = None
     dl_anchor: str = "global"
 
     def link_end(self, direction: str) -> LinkEnd:
         """A fresh end (sender or receiver: both run the same code) of a link in `direction`."""
-        settings = self.ul if direction == "ul" else self.dl
-        return LinkEnd(settings, self.context.layout, self.method_id)
+        settings, codec = (self.ul, self.ul_codec) if direction == "ul" else (self.dl, self.dl_codec)
+        return LinkEnd(settings, self.context.layout, self.method_id, message_codec=codec)
 
     def new_client(self, index: int) -> LinkClient:
         return LinkClient(index, self.context, self)

@@ -15,16 +15,16 @@ class ResFed(LinkStrategy):
     name = "resfed"
     method_id = METHOD_IDS["resfed"]
 
-    def __init__(self, spec: Mapping[str, Any], context: RunContext) -> None:
-        super().__init__(spec, context)
+    def __init__(self, variant: Mapping[str, Any], context: RunContext) -> None:
+        super().__init__(variant, context)
         predictor = {
             "predictor": "trajectory",
-            "order": int(spec.get("order", 1)),
-            "formula": spec.get("formula", "extrapolation"),
-            "warmup": spec.get("warmup", "full"),
+            "order": int(variant.get("order", 1)),
+            "formula": variant.get("formula", "extrapolation"),
+            "warmup": variant.get("warmup", "full"),
         }
-        self.ul = link_settings(spec.get("ul"), **predictor)
-        self.dl = link_settings(spec.get("dl"), **predictor)
-        self.dl_anchor = spec.get("dl_anchor", "global")
+        self.ul = link_settings(variant.get("ul"), **predictor)
+        self.dl = link_settings(variant.get("dl"), **predictor)
+        self.dl_anchor = variant.get("dl_anchor", "global")
         if self.dl_anchor not in DL_ANCHORS:
             raise ValueError(f"dl_anchor must be one of {DL_ANCHORS}, got {self.dl_anchor!r}")

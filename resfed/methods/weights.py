@@ -15,7 +15,7 @@ class Weights(LinkStrategy):
     name = "weights"
     method_id = METHOD_IDS["weights"]
 
-    def __init__(self, spec: Mapping[str, Any], context: RunContext) -> None:
-        super().__init__(spec, context)
-        self.ul = link_settings(spec.get("ul"), predictor="zero")
-        self.dl = link_settings(spec.get("dl"), predictor="zero")
+    def __init__(self, variant: Mapping[str, Any], context: RunContext) -> None:
+        super().__init__(variant, context)
+        self.ul = link_settings(variant.get("ul"), predictor="zero")
+        self.dl = link_settings(variant.get("dl"), predictor="zero")

@@ -38,7 +38,7 @@ import pandas as pd
 
 from resfed.atomic import atomic_write_text
 
-from ._io import markdown_table, with_suffix
+from ._io import with_suffix
 from .runs import Run, bytes_consistent, rounds_to_target, volume_to_target
 from .table1 import (
     _ROLE_DIRECTION,
@@ -49,8 +49,9 @@ from .table1 import (
     _select,
     _sort_key,
 )
+from .table_view import TableView
 
-__all__ = ["AUDIT_COLUMNS", "audit", "audit_markdown", "write_audit"]
+__all__ = ["AUDIT_COLUMNS", "audit", "audit_html", "audit_markdown", "write_audit"]
 
 _PROVENANCE = ("config_hash", "git_commit", "data_checksum", "partition_hash",
                "package_version", "torch_version", "device")
@@ -148,8 +149,8 @@ def _short(x: object) -> object:
     return x[:12] if isinstance(x, str) and len(x) > 12 else x
 
 
-def audit_markdown(df: pd.DataFrame) -> str:
-    """The audit table as markdown, with the recomputation recipe on top."""
+def _view(df: pd.DataFrame) -> TableView:
+    """Columns, rows and the text above them (recipe, sync warning), for markdown and HTML."""
     cols = ["item", "cell", "seed", "run_dir", "target", "value_mb", "rounds_to_target",
             "ul_mb_to_target", "dl_mb_to_target", "sync_ok_all", "bytes_consistent",
             "split_consistent", "config_hash", "git_commit", "data_checksum",
@@ -176,13 +177,22 @@ def audit_markdown(df: pd.DataFrame) -> str:
         "(`dl_bits_cum_per_client` for ResFed DL) and divide by 1e6 (Mb). A cell is the "
         "mean over its seeds that reached the target.\n"
     )
-    return "# Audit: Table 1 cells and figure series\n\n" + recipe + warning + "\n" + \
-        markdown_table(cols, rows)
+    return TableView("Audit: Table 1 cells and figure series", cols, rows, intro=recipe + warning)
+
+
+def audit_markdown(df: pd.DataFrame) -> str:
+    """The audit table as markdown, with the recomputation recipe on top."""
+    return _view(df).markdown()
+
+
+def audit_html(df: pd.DataFrame) -> str:
+    return _view(df).html()
 
 
 def write_audit(df: pd.DataFrame, out_prefix: str | os.PathLike[str]) -> list[Path]:
-    """Write ``<prefix>.csv`` (all columns, full hashes) and ``<prefix>.md``, atomically."""
+    """Write ``<prefix>.csv`` (all columns, full hashes), ``.md`` and ``.html``, atomically."""
     return [
         atomic_write_text(with_suffix(out_prefix, ".csv"), df.to_csv(index=False)),
         atomic_write_text(with_suffix(out_prefix, ".md"), audit_markdown(df)),
+        atomic_write_text(with_suffix(out_prefix, ".html"), audit_html(df)),
     ]

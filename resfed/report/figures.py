@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,9 @@ from .runs import Run  # noqa: E402
 from .table1 import dataset_label, partition_label  # noqa: E402
 
 __all__ = [
+    "first_crossings",
     "plot_accuracy_vs_round",
+    "plot_bytes_per_round",
     "plot_accuracy_vs_volume",
     "plot_sparsity_sweep",
     "rounds_long",
@@ -53,16 +55,22 @@ _Y_LABELS = {
 }
 
 
-def rounds_long(runs: Sequence[Run]) -> pd.DataFrame:
-    """All runs' round logs stacked, with the run identity and directory as columns."""
+def rounds_long(runs: Sequence[Run], labels: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """All runs' round logs stacked, with the run identity, directory and target as columns.
+
+    ``label`` is the legend name of the run's variant: ``labels[variant]``, else the variant.
+    """
     if not runs:
         raise ValueError("no runs to plot")
+    labels = labels or {}
     frames = []
     for r in runs:
         f = r.rounds.copy()
         for key in _ID_COLUMNS:
             f[key] = getattr(r, key)
         f["run_dir"] = str(r.path)
+        f["label"] = labels.get(r.variant, r.variant)
+        f["target_pct"] = 100 * r.target
         frames.append(f)
     df = pd.concat(frames, ignore_index=True)
     df["test_accuracy_pct"] = 100 * df["test_accuracy"]
@@ -123,6 +131,8 @@ def _y(y: str) -> tuple[str, str]:
 def _finish(g: sns.FacetGrid, df: pd.DataFrame, faceted: bool) -> None:
     """Plain facet titles, and the cell as a title when no facet names it."""
     g.set_titles(row_template="{row_name}", col_template="{col_name}")
+    if g.legend is not None and g.legend.get_title().get_text() == "label":  # the default hue
+        g.legend.set_title("Method")
     if not faceted:
         g.figure.suptitle(df["cell"].iloc[0], y=1.02)
 
@@ -147,18 +157,90 @@ def _plain_log_ticks(g: sns.FacetGrid) -> None:
                                                         minor_thresholds=(1, 0.5)))
 
 
+def _palette(df: pd.DataFrame, hue: str) -> dict[str, Any]:
+    """One colour per series, fixed here so that the target markers can use it too."""
+    names = list(dict.fromkeys(df[hue]))
+    return dict(zip(names, sns.color_palette(n_colors=len(names))))
+
+
+def first_crossings(df: pd.DataFrame, x: str, hue: str = "label") -> pd.DataFrame:
+    """Per series: the first round where the mean accuracy over seeds reaches the target.
+
+    Returns one row per series that reaches it, with ``x`` (that round's mean ``x``) and the
+    mean accuracy there, in percent.
+    """
+    rows = []
+    for name, series in df.groupby(hue, sort=False):
+        mean = series.groupby("round")[[x, "test_accuracy_pct", "target_pct"]].mean()
+        reached = mean[mean["test_accuracy_pct"] >= mean["target_pct"] - 1e-9]
+        if len(reached):
+            first = reached.iloc[0]
+            rows.append({hue: name, "round": int(reached.index[0]), x: first[x],
+                         "test_accuracy_pct": first["test_accuracy_pct"]})
+    return pd.DataFrame(rows, columns=[hue, "round", x, "test_accuracy_pct"])
+
+
+def _target_marks(x: str, hue: str, palette: Mapping[str, Any]) -> Callable[..., None]:
+    """A FacetGrid.map_dataframe function: dashed target line, a marker at each first crossing."""
+
+    def draw(data: pd.DataFrame, **_: Any) -> None:
+        ax = plt.gca()
+        for target in sorted(set(data["target_pct"])):
+            ax.axhline(target, color="0.35", linestyle="--", linewidth=0.9, zorder=1)
+        for row in first_crossings(data, x, hue).itertuples(index=False):
+            ax.plot(getattr(row, x), row.test_accuracy_pct, marker="o", markersize=7,
+                    markerfacecolor="none", markeredgewidth=1.5, color=palette[getattr(row, hue)],
+                    linestyle="none", zorder=3)
+
+    return draw
+
+
 def plot_accuracy_vs_round(runs: Sequence[Run], out_prefix: str | os.PathLike[str],
-                           hue: str = "variant", y: str = "test_accuracy") -> list[Path]:
-    """Fig 3 style: test accuracy per round, one line per ``hue`` with a ±1 sd seed band."""
-    df = _add_labels(rounds_long(runs))
+                           hue: str = "label", y: str = "test_accuracy",
+                           labels: Mapping[str, str] | None = None) -> list[Path]:
+    """Fig 3 style: test accuracy per round, one line per ``hue`` with a ±1 sd seed band;
+    a dashed line at the target and a ring where each mean curve first reaches it."""
+    df = _add_labels(rounds_long(runs, labels))
     ycol, ylabel = _y(y)
     facets = _facets(df)
-    g = sns.relplot(data=df, x="round", y=ycol, hue=hue, kind="line", errorbar="sd",
+    palette = _palette(df, hue)
+    g = sns.relplot(data=df, x="round", y=ycol, hue=hue, palette=palette, kind="line", errorbar="sd",
                     height=3.2, aspect=1.3, facet_kws={"sharey": False}, **facets)
+    if ycol == "test_accuracy_pct":
+        g.map_dataframe(_target_marks("round", hue, palette))
     g.set_axis_labels("Communication round", ylabel)
     for ax in g.axes.flat:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     _finish(g, df, bool(facets))
+    return save_figure(g.figure, out_prefix)
+
+
+def plot_bytes_per_round(runs: Sequence[Run], out_prefix: str | os.PathLike[str],
+                         hue: str = "label", labels: Mapping[str, str] | None = None) -> list[Path]:
+    """Bytes one client sends (UL) or receives (DL) in each round, a panel per direction, log y.
+
+    Taken from the cumulative bits per client, so it is the mean over clients; seeds give
+    the band. Rounds in which a direction sent nothing have no place on the log axis.
+    """
+    df = _add_labels(rounds_long(runs, labels))
+    parts = []
+    for direction, label in (("ul", "Uplink (UL)"), ("dl", "Downlink (DL)")):
+        f = df.copy()
+        f["direction"] = label
+        f["bytes"] = f.groupby("run_dir")[f"{direction}_bits_cum_per_client"].diff().fillna(
+            f[f"{direction}_bits_cum_per_client"]) / 8
+        parts.append(f)
+    long = pd.concat(parts, ignore_index=True)
+    long = long[long["bytes"] > 0]
+    several = long["cell"].nunique() > 1
+    g = sns.relplot(data=long, x="round", y="bytes", hue=hue, col="direction", row="cell" if several else None,
+                    kind="line", errorbar="sd", height=3.2, aspect=1.3,
+                    facet_kws={"sharey": False}, palette=_palette(long, hue))
+    for ax in g.axes.flat:
+        ax.set_yscale("log")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    g.set_axis_labels("Communication round", "Bytes per client and round (log scale)")
+    _finish(g, long, several)
     return save_figure(g.figure, out_prefix)
 
 
@@ -185,14 +267,19 @@ def _volume_long(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def plot_accuracy_vs_volume(runs: Sequence[Run], out_prefix: str | os.PathLike[str],
-                            hue: str = "variant", y: str = "test_accuracy") -> list[Path]:
-    """Fig B.1 style: accuracy vs cumulative Mb per client, UL and DL panels, log x."""
-    df = _volume_long(_add_labels(rounds_long(runs)))
+                            hue: str = "label", y: str = "test_accuracy",
+                            labels: Mapping[str, str] | None = None) -> list[Path]:
+    """Fig B.1 style: accuracy vs cumulative Mb per client, UL and DL panels, log x; the
+    target line and first crossings as in :func:`plot_accuracy_vs_round`."""
+    df = _volume_long(_add_labels(rounds_long(runs, labels)))
     ycol, ylabel = _y(y)
     several = df["cell"].nunique() > 1
-    g = sns.relplot(data=df, x="volume_mb", y=ycol, hue=hue, col="direction",
+    palette = _palette(df, hue)
+    g = sns.relplot(data=df, x="volume_mb", y=ycol, hue=hue, palette=palette, col="direction",
                     row="cell" if several else None, kind="line", errorbar="sd",
                     height=3.2, aspect=1.3, facet_kws={"sharex": False, "sharey": False})
+    if ycol == "test_accuracy_pct":
+        g.map_dataframe(_target_marks("volume_mb", hue, palette))
     _plain_log_ticks(g)
     g.set_axis_labels("Cumulative volume per client (Mb, log scale)", ylabel)
     _finish(g, df, several)

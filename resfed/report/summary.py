@@ -17,9 +17,10 @@ import pandas as pd
 
 from resfed.atomic import atomic_write_text
 
-from ._io import markdown_table, with_suffix
+from ._io import with_suffix
 from .runs import Run, rounds_to_target, volume_to_target
 from .table1 import format_rounds, seed_count
+from .table_view import TableView
 
 
 def _per_run(run: Run) -> dict[str, object]:
@@ -71,7 +72,8 @@ def build_summary(runs: Sequence[Run], baseline: str) -> pd.DataFrame:
     return table
 
 
-def summary_markdown(table: pd.DataFrame) -> str:
+def _view(table: pd.DataFrame) -> TableView:
+    """Header, rows and the note under them, for markdown and HTML alike."""
     header = ["dataset", "partition", "variant", "UL B/round", "DL B/round", "ratio vs baseline",
               "accuracy (last round)", "rounds to target", "UL Mb to target", "DL Mb to target",
               "s/round", "time vs baseline"]
@@ -85,15 +87,24 @@ def summary_markdown(table: pd.DataFrame) -> str:
          f"{r.seconds_per_round:.2f}", f"{r.time_vs_baseline:.2f}x"]
         for r in table.itertuples()
     ]
-    note = ("\n\nBytes per client and round (mean over rounds and seeds); ratio = baseline's UL+DL bytes "
+    note = ("Bytes per client and round (mean over rounds and seeds); ratio = baseline's UL+DL bytes "
             "per round / the method's; volumes to target in Mb = 10^6 bits per client; time = wall "
-            "seconds per round (training, coding, evaluation) against the baseline's.\n")
-    return "# Methods at a glance\n\n" + markdown_table(header, rows) + note
+            "seconds per round (training, coding, evaluation) against the baseline's.")
+    return TableView("Methods at a glance", header, rows, note)
+
+
+def summary_markdown(table: pd.DataFrame) -> str:
+    return _view(table).markdown()
+
+
+def summary_html(table: pd.DataFrame) -> str:
+    return _view(table).html()
 
 
 def write_summary(table: pd.DataFrame, out_prefix: str | os.PathLike[str]) -> list[Path]:
-    """`<prefix>.csv` and `<prefix>.md`, written atomically."""
+    """`<prefix>.csv`, `<prefix>.md` and `<prefix>.html`, written atomically."""
     return [
         atomic_write_text(with_suffix(out_prefix, ".csv"), table.to_csv(index=False)),
         atomic_write_text(with_suffix(out_prefix, ".md"), summary_markdown(table)),
+        atomic_write_text(with_suffix(out_prefix, ".html"), summary_html(table)),
     ]

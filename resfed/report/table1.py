@@ -29,7 +29,8 @@ import pandas as pd
 from resfed.atomic import atomic_write_text
 from resfed.partition_scheme import Scheme, parse_scheme
 
-from ._io import markdown_table, with_suffix
+from ._io import with_suffix
+from .table_view import TableView
 from .runs import Direction, Run, rounds_to_target, volume_to_target
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "paper_setting",
     "partition_label",
     "seed_count",
+    "table1_html",
     "table1_latex",
     "table1_markdown",
     "write_table1",
@@ -342,9 +344,9 @@ _COLUMNS = [
 _TEXT_COLUMNS = ["cv_text", "br_text", "rounds_text"]
 
 
-# ---------------------------------------------------------------------------- layout
+# ------------------------------------------------------------------------------ grid
 
-def _layout(df: pd.DataFrame) -> tuple[list[tuple[str, str]], list[tuple[str, str, str]]]:
+def _axes(df: pd.DataFrame) -> tuple[list[tuple[str, str]], list[tuple[str, str, str]]]:
     """Columns (dataset, partition) in table order and rows (role, label, metric)."""
     cols = list(dict.fromkeys(zip(df["dataset"], df["partition"])))
     roles = [r for r in _ROLE_ORDER if r in set(df["role"])]
@@ -380,7 +382,7 @@ def _targets(df: pd.DataFrame, dataset: str, partition: str) -> tuple[str, str]:
 
 def _grid(df: pd.DataFrame) -> tuple[list[tuple[str, str]], list[list[str]]]:
     """The paper-shaped grid: first cells are (label, metric), then ours/paper pairs."""
-    cols, rows = _layout(df)
+    cols, rows = _axes(df)
     grid = [["Target ACC", ""] + [v for c in cols for v in _targets(df, *c)]]
     for role, label, metric in rows:
         unit = " (Mb)" if metric == "CV" else ""
@@ -391,8 +393,8 @@ def _grid(df: pd.DataFrame) -> tuple[list[tuple[str, str]], list[list[str]]]:
     return cols, grid
 
 
-def table1_markdown(df: pd.DataFrame) -> str:
-    """Table 1 laid out like the paper, with the paper's value next to ours."""
+def _view(df: pd.DataFrame) -> TableView:
+    """Header, paper-shaped rows and the note under them, for markdown and HTML alike."""
     cols, grid = _grid(df)
     header = ["Method", "Metric"]
     for dataset, partition in cols:
@@ -400,18 +402,27 @@ def table1_markdown(df: pd.DataFrame) -> str:
         header += [f"{name} ours", f"{name} paper"]
     roles = ", ".join(f"{r} = `{v}`" for r, v in
                       df.drop_duplicates("role")[["role", "variant"]].itertuples(index=False))
-    notes = (
-        "\nCV: communication volume per client to reach the target accuracy, in Mb = 10^6 "
+    note = (
+        "CV: communication volume per client to reach the target accuracy, in Mb = 10^6 "
         "bits (baseline and ResFed UL: uplink; ResFed DL: downlink). Ours: mean ± sample "
         "std over the n seeds that reached the target (n of m when only some of m did). "
         "BR = 1 − CV_method / CV_baseline (ratio of the means). Rounds: first round whose "
         "test accuracy ≥ target; the paper's baseline rounds are implied (its CV / one "
         "float32 model of the paper's network). The paper reports SVHN in Gb; shown here "
         "in Mb. "
-        f"Variants: {roles}.\n"
+        f"Variants: {roles}."
     )
-    return "# Table 1: communication volume to target accuracy\n\n" + \
-        markdown_table(header, grid) + notes
+    return TableView("Table 1: communication volume to target accuracy", header, grid, note)
+
+
+def table1_markdown(df: pd.DataFrame) -> str:
+    """Table 1 laid out like the paper, with the paper's value next to ours."""
+    return _view(df).markdown()
+
+
+def table1_html(df: pd.DataFrame) -> str:
+    """The same table as a standalone HTML page (the report shows it in place)."""
+    return _view(df).html()
 
 
 _LATEX_ESCAPES = {"%": r"\%", "&": r"\&", "_": r"\_", "#": r"\#", "$": r"\$",
@@ -456,10 +467,11 @@ def table1_latex(df: pd.DataFrame) -> str:
 
 
 def write_table1(df: pd.DataFrame, out_prefix: str | os.PathLike[str]) -> list[Path]:
-    """Write ``<prefix>.csv`` (numbers), ``.md`` and ``.tex`` (display), atomically."""
+    """Write ``<prefix>.csv`` (numbers), ``.md``, ``.tex`` and ``.html`` (display), atomically."""
     numeric = df.drop(columns=[c for c in _TEXT_COLUMNS if c in df.columns])
     return [
         atomic_write_text(with_suffix(out_prefix, ".csv"), numeric.to_csv(index=False)),
         atomic_write_text(with_suffix(out_prefix, ".md"), table1_markdown(df)),
         atomic_write_text(with_suffix(out_prefix, ".tex"), table1_latex(df)),
+        atomic_write_text(with_suffix(out_prefix, ".html"), table1_html(df)),
     ]

@@ -1,6 +1,7 @@
 # Validation, wildcard constraints and input functions. Logic lives in the resfed package.
 import json
 import os
+import shlex
 import sys
 
 from snakemake.exceptions import WorkflowError
@@ -10,6 +11,7 @@ from resfed import layout
 from resfed.config import SCHEMA_PATH, ConfigError, run_spec, workflow_config
 from resfed.data.sources import locate_all, network_allowed
 from resfed.partition_scheme import SLUG_PATTERN
+from resfed.report.figure_kinds import FIGURE_KINDS
 
 # Rules call the `resfed` CLI: find it next to the Python running Snakemake (a venv that is
 # not activated); a `--use-conda` environment puts its own bin first when activated.
@@ -153,9 +155,14 @@ onstart:
 
 
 def figure_options(wildcards):
-    """--at-round / --budget-mb of the sparsity figures, from the experiment's config."""
+    """--at-round / --budget-mb of the sparsity figures, and every variant's legend label."""
     experiment = config["experiments"][wildcards.experiment]
     options = [f"--{key.replace('_', '-')} {experiment[key]}" for key in ("at_round", "budget_mb") if experiment[key]]
+    options += [
+        "--label " + shlex.quote(f"{name}={variant['label']}")
+        for name, variant in config["variants"].items()
+        if name in experiment["variants"] and "label" in variant
+    ]
     return " ".join(options)
 
 

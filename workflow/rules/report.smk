@@ -2,8 +2,9 @@ rule table1:
     input:
         table1_runs,
     output:
-        csv=report(results("tables/table1.csv"), caption="../report/table1.rst", category="Table 1"),
+        csv=results("tables/table1.csv"),
         md=results("tables/table1.md"),
+        html=report(results("tables/table1.html"), caption="../report/table1.rst", category="Table 1"),
         tex=results("tables/table1.tex"),
     log:
         results("logs/report/table1.log"),
@@ -21,8 +22,9 @@ rule audit:
     input:
         table1_runs,
     output:
-        csv=report(results("tables/audit.csv"), caption="../report/audit.rst", category="Audit"),
+        csv=results("tables/audit.csv"),
         md=results("tables/audit.md"),
+        html=report(results("tables/audit.html"), caption="../report/audit.rst", category="Audit"),
     log:
         results("logs/report/audit.log"),
     params:
@@ -39,13 +41,14 @@ rule figure:
     input:
         experiment_run_files,
     output:
-        png=report(
-            results("figures/{experiment}/{kind}.png"),
+        png=results("figures/{experiment}/{kind}.png"),
+        pdf=results("figures/{experiment}/{kind}.pdf"),
+        html=report(
+            results("figures/{experiment}/{kind}.html"),
             caption="../report/figure.rst",
             category="Figures",
             labels={"experiment": "{experiment}", "figure": "{kind}"},
         ),
-        pdf=results("figures/{experiment}/{kind}.pdf"),
     log:
         results("logs/report/{experiment}/{kind}.log"),
     params:
@@ -53,7 +56,7 @@ rule figure:
         prefix=subpath(output.png, strip_suffix=".png"),
         options=figure_options,
     wildcard_constraints:
-        kind="accuracy-round|accuracy-volume|sparsity-ul|sparsity-dl|value-distributions",
+        kind="|".join(FIGURE_KINDS),
     conda:
         "../envs/resfed.yaml"
     shell:
@@ -64,8 +67,14 @@ rule summary:
     input:
         experiment_run_files,
     output:
-        csv=report(results("tables/{experiment}-summary.csv"), caption="../report/summary.rst", category="Methods"),
+        csv=results("tables/{experiment}-summary.csv"),
         md=results("tables/{experiment}-summary.md"),
+        html=report(
+            results("tables/{experiment}-summary.html"),
+            caption="../report/summary.rst",
+            category="Methods",
+            labels={"experiment": "{experiment}"},
+        ),
     log:
         results("logs/report/{experiment}/summary.log"),
     params:

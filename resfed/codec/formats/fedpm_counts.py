@@ -24,7 +24,14 @@ from ..frame import FrameHeader, pack_frame, unpack_exactly
 from ..framing import get_varint, put_varint
 from ..layout import Layout
 from ..message import MessageCodec, MessageContext
-from ..rangecoding import Encoder, check_exhausted, decoding, model, stream_bytes, stream_decoder
+from ..rangecoding import (
+    Encoder,
+    check_exhausted,
+    get_histogram_coded,
+    put_histogram_coded,
+    stream_bytes,
+    stream_decoder,
+)
 from ..registry import register_codec
 
 COUNTS_KIND = 2
@@ -60,13 +67,7 @@ class CountsCodec(MessageCodec):
         contexts = _contexts(context.require_shared("a counts message"), layout)
         encoder = Encoder()
         for context_bin in range(CONTEXTS):
-            values, symbols, counts = np.unique(flat[contexts == context_bin], return_inverse=True, return_counts=True)
-            put_varint(table, len(values))
-            for gap, count in zip(np.diff(values, prepend=-1) - 1, counts):
-                put_varint(table, int(gap))
-                put_varint(table, int(count))
-            if len(values) > 1:
-                encoder.encode(symbols.astype(np.int32), model.Categorical(counts / counts.sum(), perfect=False))
+            put_histogram_coded(table, encoder, flat[contexts == context_bin])
         header = FrameHeader(context.method_id, COUNTS_KIND, context.round_index)
         return pack_frame([bytes(table), stream_bytes(encoder)], layout, header)
 
@@ -81,24 +82,7 @@ class CountsCodec(MessageCodec):
         decoder = stream_decoder(stream)
         for context_bin in range(CONTEXTS):
             where = np.flatnonzero(contexts == context_bin)
-            distinct, pos = get_varint(table, pos, len(table), "distinct counts")
-            if not min(where.size, 1) <= distinct <= min(where.size, trials + 1):
-                raise MessageError(f"{distinct} distinct counts for {where.size} entries of {trials} trials")
-            values, counts, previous = np.zeros(distinct, np.int64), np.zeros(distinct, np.int64), -1
-            for j in range(distinct):
-                gap, pos = get_varint(table, pos, len(table), "count value")
-                counts[j], pos = get_varint(table, pos, len(table), "count frequency")
-                previous = values[j] = previous + gap + 1
-            if distinct and (values[-1] > trials or counts.sum() != where.size or counts.min() < 1):
-                raise MessageError(f"count histogram of context {context_bin} does not fit its entries or the trials")
-            if distinct > 1:
-                with decoding():
-                    symbols = decoder.decode(model.Categorical(counts / counts.sum(), perfect=False), where.size)
-                if not np.array_equal(np.bincount(symbols, minlength=distinct), counts):
-                    raise MessageError(f"decoded counts of context {context_bin} do not match their histogram")
-                flat[where] = values[symbols]
-            elif distinct:
-                flat[where] = values[0]
+            flat[where], pos = get_histogram_coded(table, pos, decoder, where.size, trials, f"counts of context {context_bin}")
         if pos != len(table):
             raise MessageError(f"counts table has {len(table) - pos} bytes left over")
         check_exhausted(decoder)

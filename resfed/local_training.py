@@ -1,4 +1,4 @@
-"""Local training and evaluation.
+"""Local training (plain SGD with momentum, as every FedAvg client does) and evaluation.
 
 A client's round is a pure function of (start state, its data, settings, generator), so
 the clients of a round can be trained one after another (here) or as one batched

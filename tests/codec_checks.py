@@ -10,6 +10,9 @@ adding its examples to :data:`EXAMPLES`; a registered codec without one fails.
 from __future__ import annotations
 
 import math
+import struct
+import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -30,6 +33,7 @@ from resfed.codec import (
     SZCodec,
     decode,
     encode,
+    MessageError,
     layout_of,
 )
 from resfed.codec.coders import CODERS
@@ -195,3 +199,57 @@ def _examples() -> dict[str, list[Example]]:
 
 EXAMPLES = _examples()
 ALL_EXAMPLES = [example for examples in EXAMPLES.values() for example in examples]
+
+
+def with_crc(body: bytes) -> bytes:
+    """``body`` followed by its CRC32, as every frame ends."""
+    return body + struct.pack("<I", zlib.crc32(body))
+
+
+def mutations(data: bytes, count: int, seed: int) -> list[tuple[bytes, bool]]:
+    """(mutated message, whether it must be rejected), about ``3 * count`` of them.
+
+    Truncations, trailing bytes (after the CRC, and before a recomputed CRC: a coder must
+    notice unused bytes; but not a single 32-bit word, which a range decoder cannot tell
+    from its own lookahead), single bit flips and random bytes must be rejected. Bit flips and
+    random byte values behind a recomputed CRC reach the inner decoders, which may accept
+    a change that still forms a valid message (a flipped float of a raw tensor) but must
+    not raise anything but MessageError.
+    """
+    rng = np.random.default_rng(seed)
+    body = data[:-4]
+    out = [(b"", True), (data[:1], True), (data[: len(data) // 2], True), (data[:-1], True)]
+    out += [(data + b"\x00", True), (data + data[:7], True)]
+    out += [(with_crc(body + rng.bytes(n)), True) for n in (1, 3, 8, 12)]  # 4: see rangecoding.check_exhausted
+    for _ in range(count):
+        cut = int(rng.integers(len(data)))
+        out.append((data[:cut], True))
+        flipped = bytearray(data)
+        flipped[int(rng.integers(len(flipped)))] ^= 1 << int(rng.integers(8))
+        out.append((bytes(flipped), True))
+        inner = bytearray(body)
+        for _ in range(int(rng.integers(1, 4))):
+            if rng.random() < 0.75:
+                inner[int(rng.integers(len(inner)))] ^= 1 << int(rng.integers(8))
+            else:
+                inner[int(rng.integers(len(inner)))] = int(rng.integers(256))
+        out.append((with_crc(bytes(inner)), False))
+    out += [(rng.bytes(int(rng.integers(1, 2 * len(data) + 2))), True) for _ in range(count // 4)]
+    return out
+
+
+def check_hostile_bytes(decode: Callable[[bytes], Any], data: bytes, count: int, seed: int) -> int:
+    """``decode`` accepts ``data`` and raises only MessageError on its mutations; returns how
+    many CRC-recomputed mutations it accepted (a valid message that says something else)."""
+    decode(data)
+    accepted = 0
+    for index, (bad, must_reject) in enumerate(mutations(data, count, seed)):
+        try:
+            decode(bad)
+        except MessageError:
+            continue
+        except Exception as error:  # noqa: BLE001 - the point: nothing but MessageError
+            raise AssertionError(f"mutation {index} ({len(bad)} bytes): {type(error).__name__}: {error}") from error
+        assert not must_reject, f"mutation {index} ({len(bad)} bytes) was accepted"
+        accepted += 1
+    return accepted

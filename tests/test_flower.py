@@ -196,4 +196,7 @@ def test_real_deployment(run_files, tmp_path):
     print(f"real deployment: {time.monotonic() - began:.0f} s")
     output = flwr.stdout + flwr.stderr
     assert (tmp_path / "out" / "rounds.csv").exists(), output[-5000:]
-    assert_same_rounds(tmp_path / "out" / "rounds.csv", run_files["reference"])
+    try:
+        assert_same_rounds(tmp_path / "out" / "rounds.csv", run_files["reference"])
+    except AssertionError as error:
+        raise AssertionError(f"{error}\n--- flwr run output ---\n{output[-5000:]}") from None

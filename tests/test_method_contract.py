@@ -15,16 +15,7 @@ def test_digests_agree_every_transfer(method):
     contract.check_digests_agree_every_transfer(method)
 
 
-# Raw decoder exceptions that issue 13's decoder hardening removes; strict, so the marks
-# must go as soon as the decoders raise only MessageError.
-RAW_DECODER_ERRORS = {
-    "fedsz": "pysz's IndexError on a damaged SZ3 Huffman payload",
-}
-
-
-def test_hostile_messages_raise_only_message_error(method, request):
-    if method in RAW_DECODER_ERRORS:
-        request.applymarker(pytest.mark.xfail(reason=RAW_DECODER_ERRORS[method], strict=True))
+def test_hostile_messages_raise_only_message_error(method):
     contract.check_hostile_messages_raise_only_message_error(method)
 
 

@@ -5,6 +5,7 @@ process ids it recorded. Every job goes through sbatch; the outputs must equal a
 Needs root and Debian's slurm-wlm + munge (.ci/run installs them); skipped otherwise.
 """
 
+import fcntl
 import os
 import re
 import shutil
@@ -42,12 +43,8 @@ def _running(pid: int, name: str) -> bool:
     return comm == name and state != "Z"
 
 
-@pytest.fixture(scope="session")
-def slurm_env():
-    """Environment of a client of a freshly started cluster; stops its daemons afterwards."""
-    reason = _skip_reason()
-    if reason:
-        pytest.skip(reason)
+def _cluster():
+    """Starts a cluster; yields a client's environment; stops its daemons and checks they are gone."""
     # Not under pytest's private (0700) tmp: the munge user has to enter this directory.
     cluster_dir = Path(tempfile.mkdtemp(prefix="resfed-slurm-"))
     cluster_dir.chmod(0o755)
@@ -63,6 +60,19 @@ def slurm_env():
         shutil.rmtree(cluster_dir, ignore_errors=True)
     assert stopped.returncode == 0, stopped.stdout + stopped.stderr
     assert set(pids) == set(DAEMONS) and not left, f"daemons left running: {left}"
+
+
+@pytest.fixture(scope="session")
+def slurm_env():
+    """Environment of a client of a freshly started cluster, stopped after the session."""
+    reason = _skip_reason()
+    if reason:
+        pytest.skip(reason)
+    # One test cluster per machine at a time (/etc/slurm/slurm.conf points at it): test
+    # sessions running side by side take turns here.
+    with open(Path(tempfile.gettempdir()) / "resfed-slurm-test.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield from _cluster()
 
 
 def _snakemake(workdir: Path, *options: str, env=None) -> str:

@@ -201,7 +201,24 @@ def _sparse_payload(buf: memoryview, entry: Entry, spec: TensorSpec) -> tuple[Sl
             f"{entry.kind.name} payload needs {4 * n_values} value bytes, has {len(buf) - pos}"
         )
     values = _finite(np.frombuffer(buf, dtype="<f4", offset=pos).astype(np.float32))
+    _check_signs(entry.kind, values)
     return Slot(spec.name, spec.shape, k, entry.dense, entry.kind == Kind.SIGN_BOTH), values
+
+
+def _check_signs(kind: Kind, values: np.ndarray) -> None:
+    """What the encoder guarantees: kept values are nonzero (top-k never keeps a zero), and a
+    reconstruction value has the sign of the entries it stands for. A flipped sign bit or a
+    zeroed value is then an error, not a silently different model."""
+    if kind == Kind.FLOAT32:
+        zero = np.flatnonzero(values == 0)
+        if zero.size:
+            raise MessageError(f"kept value {int(zero[0])} is zero; only nonzero values are kept")
+        return
+    signs = {Kind.SIGN_POS: (1,), Kind.SIGN_NEG: (-1,), Kind.SIGN_BOTH: (1, -1)}[kind]
+    for value, sign in zip(values, signs):
+        if np.sign(value) != sign:
+            which = "positive" if sign > 0 else "negative"
+            raise MessageError(f"{kind.name} reconstruction value {value} is not {which}")
 
 
 def _scatter(

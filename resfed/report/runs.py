@@ -20,6 +20,8 @@ from typing import Any, Literal
 
 import pandas as pd
 
+from resfed.records import ROUND_COLUMNS
+
 __all__ = [
     "REQUIRED_COLUMNS",
     "Direction",
@@ -34,19 +36,9 @@ __all__ = [
 
 Direction = Literal["ul", "dl"]
 
-#: Columns every ``rounds.csv`` must have; per-client byte columns are optional.
-REQUIRED_COLUMNS: tuple[str, ...] = (
-    "round",
-    "ul_bytes",
-    "dl_bytes",
-    "ul_bits_cum_per_client",
-    "dl_bits_cum_per_client",
-    "test_accuracy",
-    "test_loss",
-    "train_loss",
-    "sync_ok",
-    "wall_seconds",
-)
+#: Columns every ``rounds.csv`` must have (the round log's own list); per-client byte
+#: columns are optional.
+REQUIRED_COLUMNS: tuple[str, ...] = ROUND_COLUMNS
 _NUMERIC_COLUMNS = tuple(c for c in REQUIRED_COLUMNS if c != "sync_ok")
 _RUN_KEYS = ("dataset", "partition", "method", "variant", "seed")
 _TRUE = {"true", "1", "yes"}

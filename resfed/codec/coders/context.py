@@ -35,7 +35,18 @@ import numpy as np
 
 from ..bitio import unary
 from ..errors import MessageError
-from ..rangecoding import BERNOULLI, UNIFORM, Encoder, bernoulli, clipped, decoding, model, stream_bytes, stream_decoder
+from ..rangecoding import (
+    BERNOULLI,
+    UNIFORM,
+    Encoder,
+    bernoulli,
+    check_exhausted,
+    clipped,
+    decoding,
+    model,
+    stream_bytes,
+    stream_decoder,
+)
 from .base import Coder, Decoded, Slot, Sparse
 
 FLAT, ROWS, COLS = GROUPINGS = (0, 1, 2)
@@ -309,4 +320,4 @@ class ContextCoder(Coder):
         return (None if slot.dense else np.flatnonzero(mask)), negative
 
     def _finish(self, decoder) -> None:
-        """A range decoder cannot tell padding from unread data; the CRC covers that."""
+        check_exhausted(decoder)

@@ -36,6 +36,7 @@ from ..registry import register_codec
 
 COUNTS_KIND = 2
 CONTEXTS = 16  # bins of the receiver's theta that condition the counts
+MAX_TRIALS = 2**32 - 1  # masks counted since a prior reset; bounds every count (int64-safe)
 
 
 class PosteriorCounts(NamedTuple):
@@ -77,6 +78,8 @@ class CountsCodec(MessageCodec):
         header = FrameHeader(context.method_id, COUNTS_KIND, context.round_index)
         table, stream = unpack_exactly(data, layout, header, ("table", "stream"))
         trials, pos = get_varint(table, 0, len(table), "trials")
+        if trials > MAX_TRIALS:
+            raise MessageError(f"{trials} trials, at most {MAX_TRIALS} can be counted", offset=0)
         contexts = _contexts(context.require_shared("a counts message"), layout)
         flat = np.zeros(contexts.size, dtype=np.int64)
         decoder = stream_decoder(stream)

@@ -93,8 +93,10 @@ def _decode_tensor(section: memoryview, spec: TensorSpec, coder: int) -> np.ndar
     if coder == SZ and spec.is_float:
         try:
             flat = sz.decompress(np.frombuffer(section, dtype=np.uint8).copy(), np.float32, (spec.numel,))[0]
-        except (ValueError, RuntimeError) as error:
-            raise MessageError(f"SZ stream rejected: {error}") from None
+        except Exception as error:  # pysz reports bad streams as ValueError, IndexError, RuntimeError...
+            raise MessageError(f"SZ stream rejected: {type(error).__name__}: {error}") from None
+        if flat.shape != (spec.numel,):
+            raise MessageError(f"SZ stream decodes to {flat.size} values, the layout implies {spec.numel}")
         if not np.isfinite(flat).all():
             raise MessageError("SZ stream decodes to non-finite values")
         return flat
@@ -106,9 +108,12 @@ def _decode_tensor(section: memoryview, spec: TensorSpec, coder: int) -> np.ndar
         declared = zstandard.frame_content_size(bytes(section[:18]))
         if declared != expected:
             raise MessageError(f"zstd frame declares {declared} bytes, the layout implies {expected}")
-        raw = zstandard.ZstdDecompressor().decompress(bytes(section), max_output_size=expected)
+        stream = zstandard.ZstdDecompressor().decompressobj()
+        raw = stream.decompress(bytes(section))
     except zstandard.ZstdError as error:
         raise MessageError(f"zstd stream rejected: {error}") from None
+    if not stream.eof or stream.unused_data:
+        raise MessageError(f"zstd frame is truncated or followed by {len(stream.unused_data)} unused bytes")
     if len(raw) != expected:
         raise MessageError(f"zstd stream holds {len(raw)} bytes, the layout implies {expected}")
     flat = np.frombuffer(raw, dtype=wire).astype(wire.newbyteorder("="))

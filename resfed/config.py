@@ -285,6 +285,8 @@ def run_spec(
                 "batched",
             )
         },
+        # only when set, so that the specs (and run directories) of other runs keep their hash
+        **({"authenticate": True} if config.get("authenticate") else {}),
         # a variant may run longer than the rest (figures need fixed rounds, Table 1 stops at target)
         "rounds": variant_spec.get("rounds", config["rounds"]),
         "rounds_after_target": variant_spec.get("rounds_after_target", config["rounds_after_target"]),

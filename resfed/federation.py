@@ -29,6 +29,7 @@ from torch import nn
 from resfed import state as st
 from resfed.batched import train_batched, use_batched
 from resfed.codec import encode, layout_of
+from resfed.codec.auth import LinkKeys
 from resfed.link import LOSSLESS
 from resfed.method_ids import INITIAL_MODEL
 from resfed.records import RoundRecord, links_digest
@@ -119,6 +120,7 @@ class Federation:
     fraction: float = 1.0
     send_initial_model: bool = False
     batched: str | bool = "auto"
+    link_keys: LinkKeys | None = None  # authenticate: every message carries its link's tag
     strategy: Strategy = field(init=False)
     clients: list[Client] = field(init=False)
     server: Server = field(init=False)
@@ -173,6 +175,14 @@ class Federation:
         server_side = [self.server.digest(i, direction) for i in clients]
         return compare_links(direction, clients, client_side, server_side, round_index)
 
+    def _sealed(self, direction: str, client: int, data: bytes, round_index: int) -> bytes:
+        """What goes over the link: the message, and its tag when authenticating."""
+        return data if self.link_keys is None else self.link_keys.seal(direction, client, data, round_index)
+
+    def _opened(self, direction: str, client: int, data: bytes, round_index: int) -> bytes:
+        """The message a receiver decodes, once its tag is checked (MessageError otherwise)."""
+        return data if self.link_keys is None else self.link_keys.open(direction, client, data, round_index)
+
     def run_round(self, round_index: int) -> RoundRecord:
         """Round `round_index`; raises SyncError (after recording) if two ends of a link disagree."""
         started = time.perf_counter()
@@ -181,13 +191,13 @@ class Federation:
         if round_index == 1 and self.send_initial_model:
             message = initial_message(self.strategy.context.initial)
             for i in self.participants:
-                dl_bytes[i] += len(message)
+                dl_bytes[i] += len(self._sealed("dl", i, message, 0))
 
         trained = list(self.participants)
         losses = self._fit(round_index)
         for i in trained:
-            data = self.clients[i].uplink(round_index)
-            self.server.receive(i, data, round_index)
+            data = self._sealed("ul", i, self.clients[i].uplink(round_index), round_index)
+            self.server.receive(i, self._opened("ul", i, data, round_index), round_index)
             ul_bytes[i] = len(data)
         sizes = [len(self.client_data[i][1]) for i in trained]
         self.server.aggregate(round_index, trained, sizes)
@@ -197,8 +207,8 @@ class Federation:
 
         self.participants = self._select()
         for i in self.participants:
-            data = self.server.downlink(i, round_index)
-            self.clients[i].downlink(data, round_index)
+            data = self._sealed("dl", i, self.server.downlink(i, round_index), round_index)
+            self.clients[i].downlink(self._opened("dl", i, data, round_index), round_index)
             dl_bytes[i] += len(data)
 
         ul = self._transfer_digests("ul", trained, round_index)

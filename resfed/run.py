@@ -25,6 +25,7 @@ from torch import nn
 
 from resfed import checkpoint, log
 from resfed.atomic import atomic_write_json, remove_partial_writes
+from resfed.codec.auth import LinkKeys, run_key
 from resfed.config import spec_hash
 from resfed.data import PartitionFile, PreparedData, load_prepared, read_partition_file
 from resfed.federation import Federation
@@ -153,6 +154,7 @@ def run_training(
         fraction=spec["fraction"],
         send_initial_model=spec["send_initial_model"],
         batched=spec["batched"],
+        link_keys=LinkKeys(run_key()) if spec.get("authenticate") else None,
     )
 
     records: list[RoundRecord] = []

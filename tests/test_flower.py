@@ -200,3 +200,22 @@ def test_real_deployment(run_files, tmp_path):
         assert_same_rounds(tmp_path / "out" / "rounds.csv", run_files["reference"])
     except AssertionError as error:
         raise AssertionError(f"{error}\n--- flwr run output ---\n{output[-5000:]}") from None
+
+
+def test_a_diverged_client_stops_the_run_as_in_process(run_files, tmp_path):
+    """lr 5 makes client 0's model NaN in round 2: both engines keep round 1 and stop."""
+    spec = {**run_files["spec"], "train": {**run_files["spec"]["train"], "lr": 5.0}}
+    reference = run_training(spec, run_files["data"], run_files["partition"], tmp_path / "reference", progress=False)
+    config = run_config({**run_files, "spec": spec}, tmp_path / "flower")
+    records = server_app.run(local_grid(run_files, config), server_context(config))
+    assert [r.round for r in records] == [1]
+    flower, expected = pd.read_csv(tmp_path / "flower" / "rounds.csv"), pd.read_csv(reference / "rounds.csv")
+    columns = [c for c in expected.columns if c != "wall_seconds"]
+    pd.testing.assert_frame_equal(flower[columns], expected[columns], check_exact=True)
+
+
+@pytest.mark.parametrize("key", ["run-spec", "data-path", "out-dir"])
+def test_a_missing_run_config_key_is_named(run_files, tmp_path, key):
+    config = run_config(run_files, tmp_path) | {key: ""}
+    with pytest.raises(ValueError, match=f"'{key}'"):
+        server_app.run(local_grid(run_files, config), server_context(config))

@@ -1,7 +1,8 @@
 """The Flower ClientApp: one resfed `Client` endpoint per SuperNode.
 
 Three message types: `query.identify` (which client index this node holds),
-`train` (local training from the model the client holds, then its uplink message) and
+`train` (local training from the model the client holds, then its uplink message, or the
+reason it diverged) and
 `train.downlink` (recover the server's message). Between messages the endpoint lives only
 in its `state_dict()`, kept in the node's `context.state` (Flower keeps it per run on the
 SuperNode), so a node process may be restarted between rounds.
@@ -21,7 +22,7 @@ from resfed.federation import client_generator
 from resfed.flower.payload import KEY, FlowerRunError, fields, payload
 from resfed.flower.run_setup import RunSetup, partition_id, run_setup
 from resfed.method_ids import INITIAL_MODEL
-from resfed.strategy import Client
+from resfed.strategy import Client, Diverged
 
 app = ClientApp()
 
@@ -65,7 +66,10 @@ def train(message: Message, context: Context) -> Message:
         _check_initial(request["initial"], setup)
     client = _client(setup, context)
     inputs, labels = setup.loaded.client_data[client.index]
-    loss = client.fit(inputs, labels, client_generator(setup.seed, client.index, round_index))
+    try:
+        loss = client.fit(inputs, labels, client_generator(setup.seed, client.index, round_index))
+    except Diverged as error:  # the server stops the run, as the in-process loop does
+        return Message(payload(client=client.index, diverged=str(error)), reply_to=message)
     data = client.uplink(round_index)
     _keep(client, context)
     return Message(payload(client=client.index, data=data, digest=client.digest("ul"), loss=loss), reply_to=message)

@@ -10,6 +10,7 @@ config's `out-dir` receives rounds.csv, written by resfed's own writer after eve
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -31,9 +32,11 @@ from resfed.federation import (
 from resfed.flower.payload import FlowerRunError, fields, payload
 from resfed.flower.run_setup import RunSetup, run_setup
 from resfed.records import RoundRecord
+from resfed.strategy import Diverged
 from resfed.local_training import evaluate
 
 app = ServerApp()
+logger = logging.getLogger(__name__)
 
 
 class FlowerFederation:
@@ -81,6 +84,9 @@ class FlowerFederation:
 
         trained = list(self.participants)
         replies = self.exchange("train", round_index, {i: request for i in trained})
+        diverged = [str(replies[i]["diverged"]) for i in trained if "diverged" in replies[i]]
+        if diverged:
+            raise Diverged(diverged[0])
         for i in trained:
             self.server.receive(i, replies[i]["data"], round_index)
             ul_bytes[i] = len(replies[i]["data"])
@@ -137,7 +143,8 @@ def client_nodes(grid: Grid, node_ids: Iterable[int], n_clients: int, timeout: f
 
 
 def run(grid: Grid, context: Context) -> list[RoundRecord]:
-    """The whole run; rounds.csv in the run config's `out-dir` after every round (also the round that lost sync)."""
+    """The whole run; rounds.csv in the run config's `out-dir` after every round (also the round
+    that lost sync). A client whose training diverged stops the run, keeping the rounds so far."""
     setup = run_setup(context)
     out_dir = Path(str(context.run_config.get("out-dir", "")))
     if not out_dir.is_absolute():
@@ -153,6 +160,9 @@ def run(grid: Grid, context: Context) -> list[RoundRecord]:
     while not finished(records, spec["rounds"], target, spec["rounds_after_target"]):
         try:
             records.append(federation.run_round(len(records) + 1))
+        except Diverged as error:
+            logger.warning("run stopped in round %d: %s", len(records) + 1, error)
+            break
         except SyncError as error:
             if error.record is not None:
                 log.write_rounds_csv(rounds_path, [*records, error.record], n_clients)

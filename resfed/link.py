@@ -19,6 +19,7 @@ from resfed.codec import CodecConfig, DeepCodec, Layout, MessageCodec, MessageCo
 from resfed.predictors import WARMUPS, predict, sends_full_model, usable_order
 
 LOSSLESS = CodecConfig(sparsity=0.0, bits=32)
+BUFFERS = ("exact", "coded")
 
 
 @dataclass(frozen=True)
@@ -27,10 +28,13 @@ class LinkSettings:
 
     predictor: "zero" sends the model itself (fedavg, weights); "trajectory" sends the
     residual to Eq. 8's prediction (order 0: the update w - anchor, i.e. gradients / Res-0).
+    buffers: "exact" sends the float buffers (BatchNorm running statistics) as their
+    values, losslessly; "coded" puts them through the lossy codec like weights (the paper's code).
     """
 
     codec: CodecConfig = LOSSLESS
     predictor: str = "zero"
+    buffers: str = "exact"
     order: int = 1
     formula: str = "extrapolation"
     warmup: str = "full"
@@ -39,6 +43,8 @@ class LinkSettings:
     def __post_init__(self) -> None:
         if self.predictor not in ("zero", "trajectory"):
             raise ValueError(f"predictor must be 'zero' or 'trajectory', got {self.predictor!r}")
+        if self.buffers not in BUFFERS:
+            raise ValueError(f"buffers must be one of {BUFFERS}, got {self.buffers!r}")
         if self.warmup not in WARMUPS:
             raise ValueError(f"warmup must be one of {WARMUPS}, got {self.warmup!r}")
 
@@ -56,6 +62,7 @@ class LinkEnd:
     layout: Layout
     method_id: int
     message_codec: MessageCodec | None = None  # None: the deep codec with `settings.codec`
+    buffers: frozenset[str] = frozenset()  # names of the model's float buffers
     history: deque = field(init=False)
     transfers: int = field(default=0, init=False)
     error: st.State | None = field(default=None, init=False)
@@ -77,20 +84,39 @@ class LinkEnd:
         return predict(anchor, list(self.history), usable_order(s.warmup, s.order, len(self.history)), s.formula)
 
     def _codec(self) -> MessageCodec:
-        return DeepCodec(LOSSLESS) if self._is_warmup() else self.message_codec
+        """The message codec of the next transfer: lossless while warming up; under a lossy
+        deep codec, the float buffers travel raw unless the settings say `coded`."""
+        if self._is_warmup():
+            return DeepCodec(LOSSLESS)
+        if isinstance(self.message_codec, DeepCodec) and self.settings.buffers == "exact" and self.buffers:
+            return DeepCodec(self.message_codec.config, raw=self.message_codec.raw | self.buffers)
+        return self.message_codec
+
+    def _exact(self, codec: MessageCodec) -> frozenset[str]:
+        """The entries a transfer sends as their values rather than as residuals: under a
+        lossless deep codec all of them, so that what is recovered is bit for bit what was
+        sent (`p + (w - p)` is not `w` in float32); else those it sends raw."""
+        if not isinstance(codec, DeepCodec):
+            return frozenset()
+        return frozenset(spec.name for spec in self.layout) if codec.config.lossless else codec.raw
 
     def _recover(
         self, data: bytes, anchor: st.State, prediction: st.State, round_index: int
     ) -> tuple[st.State, st.State]:
-        """Decode the residual, add the prediction, extend the trajectory; returns (model, residual)."""
+        """Decode the message, add the prediction to the residual entries, extend the
+        trajectory; returns (model, what the message carried)."""
         device = next(iter(prediction.values())).device
-        residual = self._codec().decode(data, MessageContext(self.layout, self.method_id, round_index, device=device))
-        recovered = {name: prediction[name] + residual[name].to(prediction[name]) for name in prediction}
+        codec = self._codec()
+        exact = self._exact(codec)
+        decoded = codec.decode(data, MessageContext(self.layout, self.method_id, round_index, device=device))
+        recovered = {
+            name: decoded[name].to(p) if name in exact else p + decoded[name].to(p) for name, p in prediction.items()
+        }
         if self.settings.predictor == "trajectory" and self.settings.order > 0:
             self.history.append(st.sub(recovered, anchor))
         self.transfers += 1
         self.last_digest = st.digest(recovered)
-        return recovered, residual
+        return recovered, decoded
 
     def send(self, model: st.State, anchor: st.State, round_index: int) -> tuple[bytes, st.State]:
         """Code `model` for the receiver; return the bytes and the model the receiver will recover."""
@@ -98,10 +124,13 @@ class LinkEnd:
         residual = st.sub(model, prediction)
         if self.settings.error_feedback and self.error is not None:
             residual = st.add(residual, self.error)
-        data = self._codec().encode(residual, MessageContext(self.layout, self.method_id, round_index))
-        recovered, residual_hat = self._recover(data, anchor, prediction, round_index)
+        codec = self._codec()
+        exact = self._exact(codec)
+        payload = {name: model[name] if name in exact else r for name, r in residual.items()}
+        data = codec.encode(payload, MessageContext(self.layout, self.method_id, round_index))
+        recovered, carried = self._recover(data, anchor, prediction, round_index)
         if self.settings.error_feedback:
-            self.error = st.sub(residual, residual_hat)
+            self.error = st.sub(payload, carried)  # zero on the exact entries
         return data, recovered
 
     def receive(self, data: bytes, anchor: st.State, round_index: int) -> st.State:

@@ -108,16 +108,16 @@ def test_summary_baseline_must_be_a_variant_of_the_experiment():
 
 METHOD_KEYS = {
     "fedavg": set(),
-    "weights": {"ul", "dl"},
-    "gradients": {"ul", "dl", "error_feedback"},
-    "resfed": {"order", "formula", "warmup", "ul", "dl", "dl_anchor"},
+    "weights": {"ul", "dl", "buffers"},
+    "gradients": {"ul", "dl", "buffers", "error_feedback"},
+    "resfed": {"order", "formula", "warmup", "ul", "dl", "buffers", "dl_anchor"},
     "fedsz": {"fedsz"},
     "fedpm": {"fedpm"},
     "igc": {"igc"},
     "qsgd": {"qsgd"},
 }
 COMMON_KEYS = {"method", "label", "rounds", "train", "value_snapshots", "rounds_after_target"}
-SAMPLE_VALUES = {"ul": {"sparsity": 0.99, "bits": 1}, "dl": None, "error_feedback": True, "order": 1,
+SAMPLE_VALUES = {"ul": {"sparsity": 0.99, "bits": 1}, "dl": None, "buffers": "coded", "error_feedback": True, "order": 1,
                  "formula": "literal", "warmup": "full", "dl_anchor": "local", "fedsz": {}, "fedpm": {}, "igc": {}, "qsgd": {}}
 
 

@@ -65,6 +65,7 @@ def test_link_and_method_defaults_are_the_schema_defaults():
     assert LinkStrategy.dl_anchor == resfed_keys["dl_anchor"]["default"]
     # a direction left out of the config (no default: null) is the lossless link
     assert "default" not in DEFS["links"]["properties"]["ul"] and LinkSettings().codec.lossless
+    assert LinkSettings().buffers == DEFS["links"]["properties"]["buffers"]["default"]
 
 
 def _resolved(variant):

@@ -6,6 +6,7 @@ import torch
 from resfed import state as st
 from resfed.codec import CodecConfig, layout_of
 from resfed.link import LinkEnd, LinkSettings
+from resfed.models import build_model
 
 
 def _pair(settings):
@@ -82,3 +83,23 @@ def test_error_feedback_accumulates_what_was_not_sent():
     _, recovered = sender.send(model, anchor, 1)
     residual = st.sub(model, anchor)
     torch.testing.assert_close(sender.error["w"], residual["w"] - (recovered["w"] - anchor["w"]))
+
+
+@pytest.mark.parametrize("buffers", ["exact", "coded"])
+def test_batchnorm_statistics_travel_exactly_unless_coded(buffers):
+    # Prepare: the paper's CNN (BatchNorm) state, 99 % + 1 bit, its float buffers named
+    model = build_model("cnn", 1, 10, 28)
+    state = {k: v + 0.5 if k.endswith("running_var") else v for k, v in model.state_dict().items()}
+    names = frozenset(n for n, b in model.named_buffers() if b.is_floating_point())
+    settings = LinkSettings(codec=CodecConfig(sparsity=0.99, bits=1), buffers=buffers)
+    sender, receiver = (LinkEnd(settings, layout_of(state), 4, buffers=names) for _ in range(2))
+    # Execute
+    data, sent = sender.send(state, state, round_index=1)
+    got = receiver.receive(data, state, round_index=1)
+    # Assert: both ends agree; exact buffers are the sent values, coded ones mostly zero
+    assert st.digest(sent) == st.digest(got)
+    variances = [name for name in names if name.endswith("running_var")]
+    exact = all(torch.equal(got[name], state[name]) for name in variances)
+    assert exact == (buffers == "exact")
+    if buffers == "coded":
+        assert sum(int((got[name] == 0).sum()) for name in variances) > 0.9 * sum(state[n].numel() for n in variances)

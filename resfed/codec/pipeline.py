@@ -61,14 +61,17 @@ def flat_arrays(state: Mapping[str, torch.Tensor], layout: Layout) -> list[np.nd
     return [flat.cpu().numpy() for flat in flat_tensors(state, layout)]
 
 
-def plan(state: Mapping[str, torch.Tensor], layout: Layout, config: CodecConfig) -> list[Planned | None]:
+def plan(
+    state: Mapping[str, torch.Tensor], layout: Layout, config: CodecConfig, raw: frozenset[str] = frozenset()
+) -> list[Planned | None]:
     """Run sparsification and quantisation; None for a float tensor with nothing kept.
+    Entries named in ``raw`` are sent raw (exactly), whatever ``config`` says.
 
     Both stages run where the state lives (a GPU keeps its tensors); only the kept
     positions, signs and values, and the tensors sent raw, are copied to the host.
     """
     flats = flat_tensors(state, layout)
-    floats = [i for i, spec in enumerate(layout) if spec.is_float]
+    floats = [i for i, spec in enumerate(layout) if spec.is_float and spec.name not in raw]
     kept = {}
     if not config.lossless:
         kept = dict(zip(floats, select([flats[i] for i in floats], config.sparsity, config.scope)))
@@ -103,15 +106,17 @@ def encode(
     *,
     method_id: int,
     round_index: int,
+    raw: frozenset[str] = frozenset(),
 ) -> bytes:
     """Compress ``state`` (a model state or a residual) into one message.
 
     Floating-point entries go through top-k and the quantiser of ``config``, integer
-    entries are sent raw; ``config.lossless`` sends every float exactly.
+    entries and the entries named in ``raw`` are sent raw; ``config.lossless`` sends
+    every float exactly.
     """
     coder = CODERS[config.coder]
     tensors, sparse = [], []
-    for index, (spec, p) in enumerate(zip(layout, plan(state, layout, config))):
+    for index, (spec, p) in enumerate(zip(layout, plan(state, layout, config, raw))):
         if p is None:
             continue
         if p.kind == Kind.RAW:

@@ -24,5 +24,5 @@ class Gradients(LinkStrategy):
     def __init__(self, variant: Mapping[str, Any], context: RunContext) -> None:
         super().__init__(variant, context)
         feedback = bool(variant.get("error_feedback", False))
-        self.ul = link_settings(variant.get("ul"), predictor="trajectory", order=0, error_feedback=feedback)
-        self.dl = link_settings(variant.get("dl"), predictor="trajectory", order=0, error_feedback=feedback)
+        self.ul = link_settings(variant, "ul", predictor="trajectory", order=0, error_feedback=feedback)
+        self.dl = link_settings(variant, "dl", predictor="trajectory", order=0, error_feedback=feedback)

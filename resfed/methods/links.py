@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from torch import nn
+
 from resfed import state as st
 from resfed.codec import CodecConfig, MessageCodec
 from resfed.link import LinkEnd, LinkSettings
@@ -22,11 +24,19 @@ from resfed.strategy import Client, RunContext, Server, Strategy, check_finite
 DL_ANCHORS = ("local", "global")
 
 
-def link_settings(codec_config: Mapping[str, Any] | None, **predictor: Any) -> LinkSettings:
-    """Link settings for one direction from its codec config: lossless weights when it is null."""
+def link_settings(variant: Mapping[str, Any], direction: str, **predictor: Any) -> LinkSettings:
+    """Link settings of one direction from a variant config: lossless weights when its codec
+    is null; else its codec, the variant's `buffers` choice and the method's predictor."""
+    codec_config = variant.get(direction)
     if codec_config is None:
         return LinkSettings()
-    return LinkSettings(codec=CodecConfig.from_dict(dict(codec_config)), **predictor)
+    codec = CodecConfig.from_dict(dict(codec_config))
+    return LinkSettings(codec=codec, buffers=variant.get("buffers", "exact"), **predictor)
+
+
+def float_buffers(model: nn.Module) -> frozenset[str]:
+    """Names of the model's non-trainable float entries (BatchNorm running statistics)."""
+    return frozenset(name for name, buffer in model.named_buffers() if buffer.is_floating_point())
 
 
 class LinkClient(Client):
@@ -148,7 +158,8 @@ class LinkStrategy(Strategy):
     def link_end(self, direction: str) -> LinkEnd:
         """A fresh end (sender or receiver: both run the same code) of a link in `direction`."""
         settings, codec = (self.ul, self.ul_codec) if direction == "ul" else (self.dl, self.dl_codec)
-        return LinkEnd(settings, self.context.layout, self.method_id, message_codec=codec)
+        buffers = float_buffers(self.context.model)
+        return LinkEnd(settings, self.context.layout, self.method_id, message_codec=codec, buffers=buffers)
 
     def new_client(self, index: int) -> LinkClient:
         return LinkClient(index, self.context, self)

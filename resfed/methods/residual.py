@@ -23,8 +23,8 @@ class ResFed(LinkStrategy):
             "formula": variant.get("formula", "extrapolation"),
             "warmup": variant.get("warmup", "full"),
         }
-        self.ul = link_settings(variant.get("ul"), **predictor)
-        self.dl = link_settings(variant.get("dl"), **predictor)
+        self.ul = link_settings(variant, "ul", **predictor)
+        self.dl = link_settings(variant, "dl", **predictor)
         self.dl_anchor = variant.get("dl_anchor", "global")
         if self.dl_anchor not in DL_ANCHORS:
             raise ValueError(f"dl_anchor must be one of {DL_ANCHORS}, got {self.dl_anchor!r}")

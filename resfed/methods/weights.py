@@ -17,5 +17,5 @@ class Weights(LinkStrategy):
 
     def __init__(self, variant: Mapping[str, Any], context: RunContext) -> None:
         super().__init__(variant, context)
-        self.ul = link_settings(variant.get("ul"), predictor="zero")
-        self.dl = link_settings(variant.get("dl"), predictor="zero")
+        self.ul = link_settings(variant, "ul", predictor="zero")
+        self.dl = link_settings(variant, "dl", predictor="zero")

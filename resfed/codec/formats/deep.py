@@ -21,14 +21,21 @@ from ..registry import register_codec
 @register_codec
 @dataclass(frozen=True)
 class DeepCodec(MessageCodec):
-    """A model state or residual, compressed as ``config`` says."""
+    """A model state or residual, compressed as ``config`` says; the entries named in
+    ``raw`` travel raw (exactly) whatever ``config`` says."""
 
     codec_id = "deep"
     config: CodecConfig = field(default_factory=CodecConfig)
+    raw: frozenset[str] = frozenset()
 
     def encode(self, payload: Mapping[str, torch.Tensor], context: MessageContext) -> bytes:
         return encode(
-            payload, context.layout, self.config, method_id=context.method_id, round_index=context.round_index
+            payload,
+            context.layout,
+            self.config,
+            method_id=context.method_id,
+            round_index=context.round_index,
+            raw=self.raw,
         )
 
     def decode(self, data: bytes | bytearray | memoryview, context: MessageContext) -> dict[str, torch.Tensor]:
@@ -42,8 +49,9 @@ class DeepCodec(MessageCodec):
         return state
 
     def get_config(self) -> dict[str, Any]:
-        return {"id": self.codec_id, **self.config.to_dict()}
+        return {"id": self.codec_id, **self.config.to_dict(), **({"raw": sorted(self.raw)} if self.raw else {})}
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> DeepCodec:
-        return cls(CodecConfig.from_dict({key: value for key, value in config.items() if key != "id"}))
+        settings = {key: value for key, value in config.items() if key not in ("id", "raw")}
+        return cls(CodecConfig.from_dict(settings), frozenset(config.get("raw", ())))

@@ -283,6 +283,7 @@ def run_spec(
                 "send_initial_model",
                 "checkpoint_every",
                 "batched",
+                "target_on",
             )
         },
         # only when set, so that the specs (and run directories) of other runs keep their hash

@@ -183,6 +183,19 @@ class Federation:
         """The message a receiver decodes, once its tag is checked (MessageError otherwise)."""
         return data if self.link_keys is None else self.link_keys.open(direction, client, data, round_index)
 
+    def _held_accuracies(self, server_accuracy: float) -> list[float]:
+        """Test accuracy of the model each participant holds after the downlink; each
+        distinct model is evaluated once, and one equal to the server's is not evaluated again."""
+        known = {st.digest(self.server.model()): server_accuracy}
+        accuracies = []
+        for i in self.participants:
+            model = self.clients[i].model()
+            key = st.digest(model)
+            if key not in known:
+                known[key] = evaluate(self.model, model, *self.test_data, batch_size=self.settings.eval_batch_size)[0]
+            accuracies.append(known[key])
+        return accuracies
+
     def run_round(self, round_index: int) -> RoundRecord:
         """Round `round_index`; raises SyncError (after recording) if two ends of a link disagree."""
         started = time.perf_counter()
@@ -210,12 +223,14 @@ class Federation:
             data = self._sealed("dl", i, self.server.downlink(i, round_index), round_index)
             self.clients[i].downlink(self._opened("dl", i, data, round_index), round_index)
             dl_bytes[i] += len(data)
+        held = self._held_accuracies(accuracy)
 
         ul = self._transfer_digests("ul", trained, round_index)
         dl = self._transfer_digests("dl", self.participants, round_index)
         return checked_record(
             RoundRecord(round_index, ul_bytes, dl_bytes, accuracy, test_loss,
-                        float(np.average(losses, weights=sizes)), time.perf_counter() - started),
+                        float(np.average(losses, weights=sizes)), time.perf_counter() - started,
+                        client_accuracy_mean=float(np.mean(held)), client_accuracy_min=float(np.min(held))),
             ul, dl,
         )
 
@@ -226,15 +241,17 @@ class Federation:
         rounds_after_target: int | None = 0,
         on_round: Callable[[RoundRecord], None] | None = None,
         done: Sequence[RoundRecord] = (),
+        target_on: str = "server",
     ) -> list[RoundRecord]:
-        """Run rounds until the cap, or `rounds_after_target` rounds after first reaching the target.
+        """Run rounds until the cap, or `rounds_after_target` rounds after first reaching the target
+        (by the server's model, or by the mean over the models the clients hold: `target_on`).
 
         `done`: the records of rounds already run (resuming from a checkpoint); rounds go on from there.
         A diverged run stops early with its reason in `self.stopped` (the rounds so far are kept).
         A round whose links lost sync is passed to `on_round` (so it is logged), then SyncError propagates.
         """
         records = list(done)
-        while not finished(records, max_rounds, target_accuracy, rounds_after_target):
+        while not finished(records, max_rounds, target_accuracy, rounds_after_target, target_on):
             try:
                 record = self.run_round(len(records) + 1)
             except Diverged as error:
@@ -251,12 +268,16 @@ class Federation:
 
 
 def finished(
-    records: Sequence[RoundRecord], max_rounds: int, target_accuracy: float | None, rounds_after_target: int | None
+    records: Sequence[RoundRecord],
+    max_rounds: int,
+    target_accuracy: float | None,
+    rounds_after_target: int | None,
+    target_on: str = "server",
 ) -> bool:
     """Whether a run is over: the round cap, or `rounds_after_target` rounds after first reaching the target."""
     if len(records) >= max_rounds:
         return True
     if target_accuracy is None or rounds_after_target is None:
         return False
-    reached = next((r.round for r in records if r.test_accuracy >= target_accuracy), None)
+    reached = next((r.round for r in records if r.accuracy(target_on) >= target_accuracy), None)
     return reached is not None and len(records) >= reached + rounds_after_target

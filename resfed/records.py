@@ -12,6 +12,7 @@ true when both pairs agree, and anyone can recompute it from the two columns.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +32,9 @@ ROUND_COLUMNS: tuple[str, ...] = (
     "sync_ok",
     "wall_seconds",
 )
+#: The accuracy of the models the round's downlink receivers hold (mean, minimum): with a
+#: compressed downlink these differ from the server's model, which no client holds.
+CLIENT_ACCURACY_COLUMNS: tuple[str, ...] = ("client_accuracy_mean", "client_accuracy_min")
 #: Digest columns: what the sending and the receiving ends recovered, per direction.
 DIGEST_COLUMNS: tuple[str, ...] = ("ul_digest_sender", "ul_digest_receiver", "dl_digest_sender", "dl_digest_receiver")
 
@@ -57,6 +61,8 @@ class RoundRecord:
     test_loss: float
     train_loss: float
     wall_seconds: float
+    client_accuracy_mean: float = math.nan
+    client_accuracy_min: float = math.nan
     ul_digest_sender: str = ""
     ul_digest_receiver: str = ""
     dl_digest_sender: str = ""
@@ -65,6 +71,11 @@ class RoundRecord:
     @property
     def sync_ok(self) -> bool:
         return digests_agree(self)
+
+    def accuracy(self, target_on: str) -> float:
+        """The accuracy that decides the target: the server's model, or the mean over the
+        models the clients hold (`target_on` "server" or "clients")."""
+        return self.test_accuracy if target_on == "server" else self.client_accuracy_mean
 
 
 def rounds_columns(n_clients: int) -> list[str]:
@@ -91,6 +102,8 @@ def rounds_frame(records: Iterable[RoundRecord], n_clients: int) -> pd.DataFrame
             train_loss=r.train_loss,
             sync_ok=r.sync_ok,
             wall_seconds=round(r.wall_seconds, 4),
+            client_accuracy_mean=r.client_accuracy_mean,
+            client_accuracy_min=r.client_accuracy_min,
             **{column: getattr(r, column) for column in DIGEST_COLUMNS},
         )
         rows.append(row)

@@ -185,8 +185,11 @@ def run_training(
         reporter.round(record)
 
     resume = {"done": list(records)} if records else {}
+    target_on = spec.get("target_on", "server")
     try:
-        federation.run(spec["rounds"], target, spec["rounds_after_target"], on_round=on_round, **resume)
+        federation.run(
+            spec["rounds"], target, spec["rounds_after_target"], on_round=on_round, target_on=target_on, **resume
+        )
     except KeyboardInterrupt:
         reporter.close()
         raise RunInterrupted(out_dir, len(records)) from None
@@ -197,6 +200,7 @@ def run_training(
         {
             "run": {k: spec[k] for k in ("dataset", "partition", "method", "variant", "seed")},
             "target_accuracy": target,
+            "target_on": target_on,
             "config": dict(spec),
             "config_hash": spec_hash(spec),
             **log.provenance(str(loaded.device)),

@@ -3,7 +3,8 @@
 import pytest
 
 from resfed import state as st
-from resfed.federation import SyncError
+from resfed.federation import SyncError, finished
+from resfed.records import RoundRecord
 from resfed.local_training import TrainSettings
 from federation_helpers import make_federation
 
@@ -87,3 +88,25 @@ def test_divergence_stops_the_run_and_keeps_the_rounds_so_far():
     records = federation.run(5)
     assert federation.stopped is not None and "NaN or Inf" in federation.stopped
     assert len(records) < 5
+
+
+def test_the_accuracy_of_what_clients_hold_is_logged_beside_the_servers():
+    # Execute: a lossless downlink (clients hold the server's model) and a 99 % + 1 bit one
+    exact = make_federation({"method": "resfed", "order": 1, "ul": COMPRESSED, "dl": None}).run(3)
+    lossy = make_federation({"method": "resfed", "order": 1, "ul": None, "dl": COMPRESSED}).run(3)
+    # Assert: equal where the models are equal; a gap under the compressed downlink
+    assert all(r.client_accuracy_mean == r.client_accuracy_min == r.test_accuracy for r in exact)
+    assert all(r.client_accuracy_min <= r.client_accuracy_mean for r in lossy)
+    assert any(r.client_accuracy_mean != r.test_accuracy for r in lossy)
+
+
+def test_target_on_clients_waits_for_the_models_the_clients_hold():
+    # Prepare: the server's model reaches the target in round 1, the clients' only in round 2
+    records = [
+        RoundRecord(1, [1], [1], 0.9, 0.1, 0.1, 0.0, client_accuracy_mean=0.5, client_accuracy_min=0.4),
+        RoundRecord(2, [1], [1], 0.9, 0.1, 0.1, 0.0, client_accuracy_mean=0.9, client_accuracy_min=0.8),
+    ]
+    # Assert
+    assert finished(records[:1], 10, 0.85, 0, "server")
+    assert not finished(records[:1], 10, 0.85, 0, "clients")
+    assert finished(records, 10, 0.85, 0, "clients")

@@ -107,3 +107,17 @@ def test_bytes_consistent(run_dir):
     assert bytes_consistent(broken) is False
     no_clients = rounds.drop(columns=[c for c in rounds.columns if "_client" in c])
     assert bytes_consistent(no_clients) is None
+
+
+def test_target_on_clients_reads_the_clients_mean_accuracy(run_dir):
+    # Prepare: the run says its target is decided by the models the clients hold
+    info = json.loads((run_dir / "run.json").read_text())
+    (run_dir / "run.json").write_text(json.dumps({**info, "target_on": "clients"}))
+    rounds = pd.read_csv(run_dir / "rounds.csv")
+    rounds["client_accuracy_mean"] = 0.0
+    rounds.to_csv(run_dir / "rounds.csv", index=False)
+    # Execute
+    run = load_run(run_dir)
+    # Assert: the server's accuracies no longer decide; the clients' never reach the target
+    assert run.accuracy_column == "client_accuracy_mean"
+    assert rounds_to_target(run.rounds, run.target, run.accuracy_column) is None

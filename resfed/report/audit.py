@@ -72,7 +72,7 @@ def _seed_row(run: Run, target: float, split_ok: bool) -> dict[str, Any]:
     """Everything about one seed that does not depend on which item it serves."""
     r = run.rounds
     failed = r.loc[~r["sync_ok"], "round"].tolist()
-    n_round = rounds_to_target(r, target)
+    n_round = rounds_to_target(r, target, run.accuracy_column)
     return {
         "dataset": run.dataset,
         "partition": run.partition,
@@ -83,8 +83,8 @@ def _seed_row(run: Run, target: float, split_ok: bool) -> dict[str, Any]:
         "target": target,
         "rounds_to_target": _none_to_nan(n_round),
         "reached": n_round is not None,
-        "ul_mb_to_target": _none_to_nan(volume_to_target(r, target, "ul")),
-        "dl_mb_to_target": _none_to_nan(volume_to_target(r, target, "dl")),
+        "ul_mb_to_target": _none_to_nan(volume_to_target(r, target, "ul", run.accuracy_column)),
+        "dl_mb_to_target": _none_to_nan(volume_to_target(r, target, "dl", run.accuracy_column)),
         "n_rounds": len(r),
         "final_accuracy": float(r["test_accuracy"].iloc[-1]) if len(r) else math.nan,
         "sync_ok_all": not failed,

@@ -87,6 +87,11 @@ class Run:
         return float(self.info["target_accuracy"])
 
     @property
+    def accuracy_column(self) -> str:
+        """The rounds.csv column that decides the target (run.json's ``target_on``)."""
+        return "client_accuracy_mean" if self.info.get("target_on") == "clients" else "test_accuracy"
+
+    @property
     def config(self) -> dict[str, Any]:
         return dict(self.info.get("config") or {})
 
@@ -184,35 +189,40 @@ def _check_direction(direction: str) -> None:
         raise ValueError(f"direction must be 'ul' or 'dl', got {direction!r}")
 
 
-def _first_reaching_row(rounds: pd.DataFrame, target: float) -> int | None:
-    """Positional index of the first round with ``test_accuracy >= target``, or None.
+def _first_reaching_row(rounds: pd.DataFrame, target: float, column: str) -> int | None:
+    """Positional index of the first round with ``column >= target``, or None.
 
     Rounds without an evaluation (NaN accuracy) never count as reaching the target.
     """
-    reached = (rounds["test_accuracy"] >= target).to_numpy()
+    if column not in rounds.columns:
+        raise RunFormatError(f"rounds.csv has no column {column!r} (run.json's target_on asks for it)")
+    reached = (rounds[column] >= target).to_numpy()
     if not reached.any():
         return None
     return int(reached.argmax())
 
 
-def rounds_to_target(rounds: pd.DataFrame, target: float) -> int | None:
-    """The first round (1-based ``round`` value) whose test accuracy is >= ``target``.
+def rounds_to_target(rounds: pd.DataFrame, target: float, column: str = "test_accuracy") -> int | None:
+    """The first round (1-based ``round`` value) whose accuracy (``column``: the server's
+    test accuracy, or the clients' mean) is >= ``target``.
 
     ``None`` when the run never reaches it. ``rounds`` must be sorted by round, as
     :func:`load_run` returns it.
     """
-    i = _first_reaching_row(rounds, target)
+    i = _first_reaching_row(rounds, target, column)
     return None if i is None else int(rounds["round"].iloc[i])
 
 
-def volume_to_target(rounds: pd.DataFrame, target: float, direction: Direction) -> float | None:
+def volume_to_target(
+    rounds: pd.DataFrame, target: float, direction: Direction, column: str = "test_accuracy"
+) -> float | None:
     """Bits per client sent in ``direction`` up to and including the target round, in Mb.
 
     This is the Table 1 cell for one seed: ``<dir>_bits_cum_per_client`` at the first
-    round with ``test_accuracy >= target``, divided by 10**6. ``None`` if never reached.
+    round with ``column >= target``, divided by 10**6. ``None`` if never reached.
     """
     _check_direction(direction)
-    i = _first_reaching_row(rounds, target)
+    i = _first_reaching_row(rounds, target, column)
     if i is None:
         return None
     return float(rounds[f"{direction}_bits_cum_per_client"].iloc[i]) / 1e6

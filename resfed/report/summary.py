@@ -26,7 +26,7 @@ from .table_view import TableView
 def _per_run(run: Run) -> dict[str, object]:
     rounds = run.rounds
     n_clients = int(run.get("n_clients") or 1)
-    reached = rounds_to_target(rounds, run.target)
+    reached = rounds_to_target(rounds, run.target, run.accuracy_column)
     return {
         "dataset": run.dataset,
         "partition": run.partition,
@@ -38,8 +38,8 @@ def _per_run(run: Run) -> dict[str, object]:
         "final_round": int(rounds["round"].max()),
         "final_accuracy": float(rounds["test_accuracy"].iloc[-1]),
         "rounds_to_target": reached,
-        "ul_mb_to_target": volume_to_target(rounds, run.target, "ul"),
-        "dl_mb_to_target": volume_to_target(rounds, run.target, "dl"),
+        "ul_mb_to_target": volume_to_target(rounds, run.target, "ul", run.accuracy_column),
+        "dl_mb_to_target": volume_to_target(rounds, run.target, "dl", run.accuracy_column),
         "seconds_per_round": rounds["wall_seconds"].mean(),
     }
 

@@ -294,8 +294,8 @@ def build_table1(runs: Sequence[Run], roles: Mapping[str, str] | None = None,
                 continue
             direction = _ROLE_DIRECTION[role]
             chosen = _select(in_cell, roles[role], f"{dataset}/{partition}")
-            vols = [volume_to_target(r.rounds, target, direction) for r in chosen]
-            rnds = [rounds_to_target(r.rounds, target) for r in chosen]
+            vols = [volume_to_target(r.rounds, target, direction, r.accuracy_column) for r in chosen]
+            rnds = [rounds_to_target(r.rounds, target, r.accuracy_column) for r in chosen]
             reached_vols = [v for v in vols if v is not None]
             reached_rnds = [float(n) for n in rnds if n is not None]
             cv_mean, cv_std = _mean_std(reached_vols)
@@ -315,6 +315,7 @@ def build_table1(runs: Sequence[Run], roles: Mapping[str, str] | None = None,
                 "variant": roles[role],
                 "direction": direction,
                 "target": target,
+                "target_on": ",".join(sorted({r.info.get("target_on", "server") for r in chosen})),
                 "n_seeds": n_seeds,
                 "n_reached": n_reached,
                 "seeds": " ".join(str(r.seed) for r in chosen),
@@ -336,7 +337,7 @@ def build_table1(runs: Sequence[Run], roles: Mapping[str, str] | None = None,
 
 
 _COLUMNS = [
-    "dataset", "partition", "setting", "role", "label", "variant", "direction", "target",
+    "dataset", "partition", "setting", "role", "label", "variant", "direction", "target", "target_on",
     "n_seeds", "n_reached", "seeds", "cv_mean_mb", "cv_std_mb", "rounds_mean", "rounds_std",
     "br", "paper_target", "paper_cv_mb", "paper_br", "paper_rounds",
     "cv_text", "br_text", "rounds_text",
@@ -393,6 +394,14 @@ def _grid(df: pd.DataFrame) -> tuple[list[tuple[str, str]], list[list[str]]]:
     return cols, grid
 
 
+def _decider(df: pd.DataFrame) -> str:
+    """Which accuracy decided the target (target_on): the server's model, or the mean over
+    the models the clients hold after the downlink."""
+    names = {"server": "server model's test accuracy", "clients": "clients' held models' mean test accuracy"}
+    used = sorted({part for value in df["target_on"] for part in str(value).split(",") if part})
+    return " / ".join(names.get(u, u) for u in used) or names["server"]
+
+
 def _view(df: pd.DataFrame) -> TableView:
     """Header, paper-shaped rows and the note under them, for markdown and HTML alike."""
     cols, grid = _grid(df)
@@ -407,7 +416,7 @@ def _view(df: pd.DataFrame) -> TableView:
         "bits (baseline and ResFed UL: uplink; ResFed DL: downlink). Ours: mean ± sample "
         "std over the n seeds that reached the target (n of m when only some of m did). "
         "BR = 1 − CV_method / CV_baseline (ratio of the means). Rounds: first round whose "
-        "test accuracy ≥ target; the paper's baseline rounds are implied (its CV / one "
+        f"{_decider(df)} ≥ target; the paper's baseline rounds are implied (its CV / one "
         "float32 model of the paper's network). The paper reports SVHN in Gb; shown here "
         "in Mb. "
         f"Variants: {roles}."

@@ -22,6 +22,7 @@ from resfed.federation import client_generator
 from resfed.flower.payload import KEY, FlowerRunError, fields, payload
 from resfed.flower.run_setup import RunSetup, partition_id, run_setup
 from resfed.method_ids import INITIAL_MODEL
+from resfed.local_training import evaluate
 from resfed.strategy import Client, Diverged
 
 app = ClientApp()
@@ -77,7 +78,8 @@ def train(message: Message, context: Context) -> Message:
 
 @app.train("downlink")
 def downlink(message: Message, context: Context) -> Message:
-    """Recover the server's message; fail if this end recovered something else than the server did."""
+    """Recover the server's message; fail if this end recovered something else than the server did.
+    Answers with the test accuracy of the model this client now holds."""
     setup = run_setup(context)
     request = fields(message)
     client = _client(setup, context)
@@ -89,4 +91,6 @@ def downlink(message: Message, context: Context) -> Message:
             f"server recovered {request['digest']}, client recovered {digest}"
         )
     _keep(client, context)
-    return Message(payload(client=client.index, digest=digest), reply_to=message)
+    loaded = setup.loaded
+    accuracy, _ = evaluate(loaded.model, client.model(), *loaded.test_data, batch_size=loaded.settings.eval_batch_size)
+    return Message(payload(client=client.index, digest=digest, accuracy=accuracy), reply_to=message)

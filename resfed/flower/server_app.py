@@ -113,9 +113,11 @@ class FlowerFederation:
             [self.server.digest(i, "dl") for i in self.participants], round_index,
         )
         losses = [float(replies[i]["loss"]) for i in trained]
+        held = [float(answers[i]["accuracy"]) for i in self.participants]
         return checked_record(
             RoundRecord(round_index, ul_bytes, dl_bytes, accuracy, test_loss,
-                        float(np.average(losses, weights=sizes)), time.perf_counter() - started),
+                        float(np.average(losses, weights=sizes)), time.perf_counter() - started,
+                        client_accuracy_mean=float(np.mean(held)), client_accuracy_min=float(np.min(held))),
             ul, dl,
         )
 

@@ -41,9 +41,10 @@ class Progress:
     def __init__(
         self, label: str, total_rounds: int, n_clients: int, target: float | None, *,
         done: Sequence[RoundRecord] = (), enabled: bool = True, stream: TextIO | None = None,
-        tensorboard: str | Path | None = None,
+        tensorboard: str | Path | None = None, target_on: str = "server",
     ) -> None:
         self.label, self.total, self.n_clients, self.target = label, total_rounds, n_clients, target
+        self.target_on = target_on
         self.stream = stream if stream is not None else sys.stderr
         self.enabled = enabled
         self.cumulative = {"ul": 0, "dl": 0}  # bytes, all clients
@@ -59,7 +60,7 @@ class Progress:
         """Add the round's bytes; whether it is the first round at or above the target."""
         self.cumulative["ul"] += sum(record.ul_bytes)
         self.cumulative["dl"] += sum(record.dl_bytes)
-        first = self.reached is None and self.target is not None and record.test_accuracy >= self.target
+        first = self.reached is None and self.target is not None and record.accuracy(self.target_on) >= self.target
         if first:
             self.reached = record.round
         return first

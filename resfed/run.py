@@ -167,8 +167,10 @@ def run_training(
     log.write_rounds_csv(rounds_path, records, n_clients)  # a run that stops in round 1 still leaves its header
     resumed_from = len(records)
     target = spec["dataset_spec"]["target_accuracy"]
+    target_on = spec.get("target_on", "server")
     reporter = Progress(f"{spec['dataset']}/{spec['partition']}/{spec['variant']}/seed{seed}", spec["rounds"],
-                        n_clients, target, done=records, enabled=progress, tensorboard=tensorboard)
+                        n_clients, target, done=records, enabled=progress, tensorboard=tensorboard,
+                        target_on=target_on)
 
     snapshots = ValueSnapshots(
         spec["variant_spec"].get("value_snapshots") or [], out_dir / "values",
@@ -185,7 +187,6 @@ def run_training(
         reporter.round(record)
 
     resume = {"done": list(records)} if records else {}
-    target_on = spec.get("target_on", "server")
     try:
         federation.run(
             spec["rounds"], target, spec["rounds_after_target"], on_round=on_round, target_on=target_on, **resume

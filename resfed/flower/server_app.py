@@ -159,7 +159,8 @@ def run(grid: Grid, context: Context) -> list[RoundRecord]:
     records: list[RoundRecord] = []
     rounds_path = out_dir / "rounds.csv"
     target = spec["dataset_spec"]["target_accuracy"]
-    while not finished(records, spec["rounds"], target, spec["rounds_after_target"]):
+    target_on = spec.get("target_on", "server")
+    while not finished(records, spec["rounds"], target, spec["rounds_after_target"], target_on):
         try:
             records.append(federation.run_round(len(records) + 1))
         except Diverged as error:

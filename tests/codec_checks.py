@@ -31,6 +31,7 @@ from resfed.codec import (
     PosteriorCounts,
     QSGDCodec,
     SZCodec,
+    UniformCodec,
     decode,
     encode,
     MessageError,
@@ -194,6 +195,9 @@ def _examples() -> dict[str, list[Example]]:
             Example("dl", CoordinatesCodec(16, "dl"), [(3, c), (5, 2 * c)], MessageContext(layout, 7, 5)),
         ],
         "qsgd": [Example(f"s{s}", QSGDCodec(levels=s), state, MessageContext(layout, 8, 3)) for s in (1, 4)],
+        "uniform": [
+            Example(f"bpe{b:g}", UniformCodec(bits_per_entry=b), state, MessageContext(layout, 3, 3)) for b in (0.5, 2)
+        ],
     }
 
 

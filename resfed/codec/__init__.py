@@ -21,7 +21,16 @@ from .bounds import size_report
 from .config import CodecConfig
 from .container import FORMAT_VERSION, Header
 from .errors import MessageError
-from .formats import CoordinatesCodec, CountsCodec, DeepCodec, MaskCodec, PosteriorCounts, QSGDCodec, SZCodec
+from .formats import (
+    CoordinatesCodec,
+    CountsCodec,
+    DeepCodec,
+    MaskCodec,
+    PosteriorCounts,
+    QSGDCodec,
+    SZCodec,
+    UniformCodec,
+)
 from .layout import Layout, TensorSpec, layout_of
 from .message import MessageCodec, MessageContext
 from .pipeline import decode, encode
@@ -43,6 +52,7 @@ __all__ = [
     "QSGDCodec",
     "SZCodec",
     "TensorSpec",
+    "UniformCodec",
     "codec_ids",
     "decode",
     "encode",

@@ -21,10 +21,11 @@ from collections.abc import Sequence
 from dataclasses import astuple, dataclass
 
 import numpy as np
+import torch
 
 from .errors import MessageError
 from .framing import HeaderSyntax, check_crc, close, crc_end, get_varint, put_varint
-from .layout import Layout, layout_digest
+from .layout import Layout, TensorSpec, layout_digest, payload_dtype
 
 MAGIC = b"RFMX"
 FRAME_VERSION = 1
@@ -114,3 +115,11 @@ def read_f32(section: memoryview, count: int, what: str) -> np.ndarray:
     if bad.size:
         raise MessageError(f"{what}: non-finite value {values[bad[0]]} at entry {int(bad[0])}")
     return values
+
+
+def raw_tensor(section: memoryview, spec: TensorSpec) -> torch.Tensor:
+    """An integer tensor sent raw (its own dtype, little-endian) in a section of its own."""
+    wire = np.dtype(payload_dtype(spec))
+    if len(section) != spec.numel * wire.itemsize:
+        raise MessageError(f"{len(section)} bytes, the layout implies {spec.numel * wire.itemsize}", tensor=spec.name)
+    return torch.from_numpy(np.frombuffer(section, dtype=wire).astype(wire.newbyteorder("=")).reshape(spec.shape))

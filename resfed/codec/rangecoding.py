@@ -69,17 +69,36 @@ def decoding() -> Iterator[None]:
         raise MessageError(f"range decoder rejected the stream: {type(error).__name__}: {error}") from None
 
 
-def put_histogram_coded(table: bytearray, encoder: Encoder, values: np.ndarray) -> None:
-    """Non-negative integers coded with their own histogram: the distinct values (as gaps
-    from the previous one) and their frequencies go to ``table`` as varints, the symbols
-    to ``encoder`` (nothing when there is at most one distinct value)."""
+def _histogram(values: np.ndarray) -> tuple[bytearray, np.ndarray, np.ndarray]:
+    """The table of :func:`put_histogram_coded` (distinct values as gaps from the previous
+    one, and their frequencies, as varints), each value's symbol, and the frequencies."""
     distinct, symbols, counts = np.unique(values, return_inverse=True, return_counts=True)
+    table = bytearray()
     put_varint(table, len(distinct))
     for gap, count in zip(np.diff(distinct, prepend=-1) - 1, counts):
         put_varint(table, int(gap))
         put_varint(table, int(count))
-    if len(distinct) > 1:
+    return table, symbols, counts
+
+
+def put_histogram_coded(table: bytearray, encoder: Encoder, values: np.ndarray) -> None:
+    """Non-negative integers coded with their own histogram: the histogram goes to ``table``,
+    the symbols to ``encoder`` (nothing when there is at most one distinct value)."""
+    head, symbols, counts = _histogram(values)
+    table += head
+    if len(counts) > 1:
         encoder.encode(symbols.astype(np.int32), model.Categorical(counts / counts.sum(), perfect=False))
+
+
+def histogram_coded_bits(values: np.ndarray) -> float:
+    """What :func:`put_histogram_coded` costs for ``values``: its table (sized without
+    writing it) plus the symbols' empirical entropy; the range coder adds a few words."""
+    frequencies = np.bincount(values)
+    distinct = np.flatnonzero(frequencies)
+    counts = frequencies[distinct]
+    fields = np.concatenate([[len(distinct)], np.diff(distinct, prepend=-1) - 1, counts])
+    table_bytes = int((np.maximum(np.ceil(np.log2(fields + 1.0) / 7), 1)).sum())
+    return 8 * table_bytes + float((counts * np.log2(counts.sum() / counts)).sum())
 
 
 def get_histogram_coded(

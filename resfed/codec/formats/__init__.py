@@ -6,7 +6,8 @@ Importing this package registers them all (see :mod:`resfed.codec.registry`):
 - ``sz``: FedSZ's SZ3 + zstd model states;
 - ``fedpm_mask`` / ``fedpm_counts``: FedPM's range-coded masks and posterior counts;
 - ``igc_coordinates``: IGC's blocks of subspace coordinates;
-- ``qsgd``: QSGD's norms and stochastically quantised levels.
+- ``qsgd``: QSGD's norms and stochastically quantised levels;
+- ``uniform``: dead-zone uniform quantisation with a step per tensor chosen for a bit budget.
 """
 
 from .deep import DeepCodec
@@ -15,5 +16,15 @@ from .fedpm_mask import MaskCodec
 from .igc_coordinates import CoordinatesCodec
 from .qsgd import QSGDCodec
 from .sz import SZCodec
+from .uniform import UniformCodec
 
-__all__ = ["CoordinatesCodec", "CountsCodec", "DeepCodec", "MaskCodec", "PosteriorCounts", "QSGDCodec", "SZCodec"]
+__all__ = [
+    "CoordinatesCodec",
+    "CountsCodec",
+    "DeepCodec",
+    "MaskCodec",
+    "PosteriorCounts",
+    "QSGDCodec",
+    "SZCodec",
+    "UniformCodec",
+]

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from ..errors import MessageError
-from ..frame import FrameHeader, f32_array, pack_frame, read_f32, unpack_exactly
+from ..frame import FrameHeader, f32_array, pack_frame, raw_tensor, read_f32, unpack_exactly
 from ..layout import Layout, payload_dtype
 from ..message import MessageCodec, MessageContext
 from ..rangecoding import Encoder, check_exhausted, get_histogram_coded, put_histogram_coded, stream_bytes, stream_decoder
@@ -88,7 +88,7 @@ class QSGDCodec(MessageCodec):
         norm_of = dict(zip((spec.name for spec in floats), norms))
         for spec in layout:
             if not spec.is_float:
-                out[spec.name] = _raw_tensor(next(raw_sections), spec)
+                out[spec.name] = raw_tensor(next(raw_sections), spec)
                 continue
             levels = np.zeros(spec.numel, dtype=np.int64)
             if norm_of[spec.name]:
@@ -101,9 +101,3 @@ class QSGDCodec(MessageCodec):
         check_exhausted(decoder)
         return out
 
-
-def _raw_tensor(section: memoryview, spec) -> torch.Tensor:  # noqa: ANN001 - a TensorSpec
-    wire = np.dtype(payload_dtype(spec))
-    if len(section) != spec.numel * wire.itemsize:
-        raise MessageError(f"{len(section)} bytes, the layout implies {spec.numel * wire.itemsize}", tensor=spec.name)
-    return torch.from_numpy(np.frombuffer(section, dtype=wire).astype(wire.newbyteorder("=")).reshape(spec.shape))

@@ -1,0 +1,157 @@
+"""A rate-distortion stage beside top-k + 1 bit: uniform scalar quantisation with a dead
+zone, one step per float tensor, chosen so that the tensor's coded levels fit a budget.
+
+The knob is ``bits_per_entry``: the coded size of each float tensor (its level histogram
+plus its range-coded levels) is at most ``bits_per_entry`` times its entry count. The
+step is the smallest float32 step that fits, found by bisection on the step's logarithm
+with the exact table size and the levels' empirical entropy (the range coder adds at most
+a few bytes per message). A tensor too small to fit even all-zero levels is sent as zeros.
+
+Quantiser, with the dead zone ``z`` (in steps, >= 0.5): an entry with ``|x| < z * step``
+is level 0; otherwise level ``k = floor(|x| / step - z) + 1`` with the sign of ``x``,
+recovered as ``sign * step * (z + k - 1/2)``. A nonzero level is within ``step / 2`` of its
+input, a zero within ``z * step``; ``z = 0.5`` is the plain mid-tread quantiser, a wider
+dead zone zeroes more of a residual's many small entries for fewer bits.
+
+Frame (:mod:`..frame`, kind 3): the steps (float32, one per float tensor; 0 for an
+all-zero tensor), a table (per float tensor with a nonzero step, its level histogram),
+the range-coded levels (zigzag-mapped to non-negative symbols), and one raw section per
+integer tensor.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..errors import MessageError
+from ..frame import FrameHeader, f32_array, pack_frame, raw_tensor, read_f32, unpack_exactly
+from ..layout import payload_dtype
+from ..message import MessageCodec, MessageContext
+from ..rangecoding import (
+    Encoder,
+    check_exhausted,
+    get_histogram_coded,
+    histogram_coded_bits,
+    put_histogram_coded,
+    stream_bytes,
+    stream_decoder,
+)
+from ..registry import register_codec
+
+KIND = 3
+MAX_LEVEL = 2**20  # the finest step searched gives at most this many levels per sign
+PRECISION = 1 + 2**-10  # the bisection stops when the step is known within this ratio
+
+
+def zigzag(levels: np.ndarray) -> np.ndarray:
+    """Signed levels as non-negative symbols: 0, -1, 1, -2, 2... -> 0, 1, 2, 3, 4..."""
+    return 2 * np.abs(levels) - (levels < 0)
+
+
+def unzigzag(symbols: np.ndarray) -> np.ndarray:
+    return np.where(symbols % 2 == 1, -((symbols + 1) // 2), symbols // 2)
+
+
+@register_codec
+@dataclass(frozen=True)
+class UniformCodec(MessageCodec):
+    """A state (or residual) quantised with one dead-zone step per float tensor, levels
+    range-coded with the tensor's histogram, within ``bits_per_entry`` per float entry."""
+
+    codec_id = "uniform"
+    bits_per_entry: float = 1.0
+    dead_zone: float = 0.75
+
+    def __post_init__(self) -> None:
+        for name, low, high in (("bits_per_entry", 0.0, 32.0), ("dead_zone", 0.5, 8.0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not low <= value <= high:
+                raise ValueError(f"uniform {name} must be a number in [{low}, {high}], got {value!r}")
+            object.__setattr__(self, name, float(value))
+        if self.bits_per_entry == 0:
+            raise ValueError("uniform bits_per_entry must be above 0")
+
+    def levels(self, values: np.ndarray, step: np.float32) -> np.ndarray:
+        """Signed levels of one flat float32 tensor for a step > 0."""
+        scaled = np.abs(values.astype(np.float64)) / float(step)
+        k = np.where(scaled < self.dead_zone, 0.0, np.floor(scaled - self.dead_zone) + 1)
+        return (np.sign(values) * np.minimum(k, MAX_LEVEL)).astype(np.int64)
+
+    def recover(self, levels: np.ndarray, step: np.float32) -> np.ndarray:
+        """The float32 values the receiver recovers from signed levels."""
+        k = np.abs(levels).astype(np.float32)
+        offset = np.float32(self.dead_zone - 0.5)
+        return np.where(levels == 0, np.float32(0), np.sign(levels).astype(np.float32) * step * (k + offset))
+
+    def step(self, values: np.ndarray) -> np.float32:
+        """The smallest float32 step whose coded levels fit the budget (0: all zero)."""
+        peak = float(np.abs(values).max()) if values.size else 0.0
+        if peak == 0:
+            return np.float32(0)
+        budget = self.bits_per_entry * values.size
+        coarse = np.float32(2 * peak / self.dead_zone)  # every level is 0
+        fine = np.float32(peak / MAX_LEVEL)
+        if histogram_coded_bits(zigzag(self.levels(values, fine))) <= budget:
+            return fine
+        while coarse > fine * PRECISION:
+            middle = np.float32(math.sqrt(float(fine) * float(coarse)))
+            if middle in (fine, coarse):
+                break
+            if histogram_coded_bits(zigzag(self.levels(values, middle))) <= budget:
+                coarse = middle
+            else:
+                fine = middle
+        return coarse
+
+    def encode(self, payload: Mapping[str, torch.Tensor], context: MessageContext) -> bytes:
+        steps, table, raw, encoder = [], bytearray(), [], Encoder()
+        for spec in context.layout:
+            flat = payload[spec.name].detach().reshape(-1).cpu().numpy()
+            if not spec.is_float:
+                raw.append(flat.astype(payload_dtype(spec)).tobytes())
+                continue
+            values = flat.astype(np.float32)
+            if not np.isfinite(values).all():
+                raise ValueError(f"uniform: tensor {spec.name!r} has non-finite values")
+            step = self.step(values)
+            steps.append(step)
+            if step:
+                put_histogram_coded(table, encoder, zigzag(self.levels(values, step)))
+        sections = [f32_array(np.array(steps, dtype=np.float32)), bytes(table), stream_bytes(encoder), *raw]
+        return pack_frame(sections, context.layout, FrameHeader(context.method_id, KIND, context.round_index))
+
+    def decode(self, data: bytes | bytearray | memoryview, context: MessageContext) -> dict[str, torch.Tensor]:
+        layout = context.layout
+        floats = [spec for spec in layout if spec.is_float]
+        names = ("steps", "table", "stream") + tuple(f"raw {spec.name}" for spec in layout if not spec.is_float)
+        step_bytes, table, stream, *raw = unpack_exactly(
+            data, layout, FrameHeader(context.method_id, KIND, context.round_index), names
+        )
+        steps = read_f32(step_bytes, len(floats), "steps")
+        if (steps < 0).any():
+            raise MessageError(f"negative step {steps.min()}")
+        decoder, pos, out, raw_sections = stream_decoder(stream), 0, {}, iter(raw)
+        step_of = dict(zip((spec.name for spec in floats), steps))
+        for spec in layout:
+            if not spec.is_float:
+                out[spec.name] = raw_tensor(next(raw_sections), spec)
+                continue
+            levels = np.zeros(spec.numel, dtype=np.int64)
+            if step_of[spec.name]:
+                symbols, pos = get_histogram_coded(table, pos, decoder, spec.numel, 2 * MAX_LEVEL, spec.name)
+                levels = unzigzag(symbols)
+            with np.errstate(over="ignore"):
+                values = self.recover(levels, step_of[spec.name])
+            if not np.isfinite(values).all():
+                raise MessageError("step times level overflows float32", tensor=spec.name)
+            out[spec.name] = torch.from_numpy(values.reshape(spec.shape)).to(spec.dtype).to(context.device)
+        if pos != len(table):
+            raise MessageError(f"level table has {len(table) - pos} bytes left over")
+        check_exhausted(decoder)
+        return out

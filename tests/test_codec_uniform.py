@@ -1,0 +1,113 @@
+"""The dead-zone uniform stage: error bounds per entry, the bit budget, and its bad inputs."""
+
+import zlib
+
+import numpy as np
+import pytest
+import torch
+from codec_checks import structured
+
+from resfed.codec import MessageContext, MessageError, UniformCodec, layout_of
+from resfed.codec.frame import FrameHeader, pack_frame, unpack_frame
+from resfed.codec.formats.uniform import KIND
+
+STATE = {
+    "fc.weight": structured((40, 60), 1) * 1e-3,
+    "fc.bias": structured((1, 40), 2).reshape(40) * 1e-3,
+    "zero": torch.zeros(7),
+    "n": torch.tensor(3),
+}
+LAYOUT = layout_of(STATE)
+CONTEXT = MessageContext(LAYOUT, 3, 2)
+
+
+def _roundtrip(codec):
+    data = codec.encode(STATE, CONTEXT)
+    return data, codec.decode(data, CONTEXT)
+
+
+@pytest.mark.parametrize("dead_zone", [0.5, 0.75, 1.5])
+@pytest.mark.parametrize("bits", [0.3, 1.0, 4.0])
+def test_every_entry_is_within_its_bound(bits, dead_zone):
+    # Execute
+    codec = UniformCodec(bits, dead_zone)
+    _, out = _roundtrip(codec)
+    # Assert: nonzero levels within step/2, zeros within the dead zone; integers exact
+    for name in ("fc.weight", "fc.bias"):
+        x, y = STATE[name].numpy().ravel(), out[name].numpy().ravel()
+        step = float(codec.step(x))
+        assert step > 0
+        error = np.abs(x.astype(np.float64) - y)
+        nonzero = y != 0
+        assert (error[nonzero] <= step / 2 * (1 + 1e-5)).all()
+        assert (error[~nonzero] <= dead_zone * step * (1 + 1e-5)).all()
+        assert (np.sign(y) * np.sign(x) >= 0).all()
+    assert out["zero"].abs().sum() == 0 and out["n"].item() == 3 and out["n"].dtype == torch.int64
+
+
+@pytest.mark.parametrize("bits", [0.25, 0.5, 1.0, 3.0])
+def test_the_budget_is_met_and_used(bits):
+    data, _ = _roundtrip(UniformCodec(bits))
+    table, stream = unpack_frame(data, LAYOUT, FrameHeader(3, KIND, 2), max_sections=4)[1:3]
+    entries = STATE["fc.weight"].numel() + STATE["fc.bias"].numel()
+    coded = len(table) + len(stream)
+    # within the budget up to the range coder's last words, and not far below it
+    assert 0.8 * bits * entries / 8 <= coded <= bits * entries / 8 + 8
+
+
+def test_more_bits_give_less_error():
+    errors = []
+    for bits in (0.25, 0.5, 1.0, 2.0, 4.0):
+        _, out = _roundtrip(UniformCodec(bits))
+        errors.append(float(((out["fc.weight"] - STATE["fc.weight"]) ** 2).sum()))
+    assert errors == sorted(errors, reverse=True) and errors[-1] < errors[0] / 50
+
+
+def test_the_same_payload_gives_the_same_bytes():
+    assert UniformCodec(1).encode(STATE, CONTEXT) == UniformCodec(1).encode(STATE, CONTEXT)
+
+
+def _recrc(data: bytearray) -> bytes:
+    data[-4:] = zlib.crc32(bytes(data[:-4])).to_bytes(4, "little")
+    return bytes(data)
+
+
+def test_every_truncation_and_bit_flip_raises_only_message_error():
+    data = UniformCodec(0.5).encode(STATE, CONTEXT)
+    for end in range(len(data)):
+        with pytest.raises(MessageError):
+            UniformCodec(0.5).decode(data[:end], CONTEXT)
+    rng = np.random.default_rng(0)
+    for bit in rng.choice(8 * (len(data) - 4), 300, replace=False):
+        flipped = bytearray(data)
+        flipped[bit // 8] ^= 1 << (bit % 8)
+        try:  # with a valid CRC the flip reaches the decoder: an error or finite values
+            out = UniformCodec(0.5).decode(_recrc(flipped), CONTEXT)
+        except MessageError:
+            continue
+        assert all(torch.isfinite(t.float()).all() for t in out.values())
+
+
+def test_negative_step_extra_words_and_overflow_are_refused():
+    codec = UniformCodec(1)
+    steps, table, stream, raw = unpack_frame(codec.encode(STATE, CONTEXT), LAYOUT, FrameHeader(3, KIND, 2), max_sections=4)
+
+    def frame(steps_bytes, stream_bytes):
+        return pack_frame([steps_bytes, bytes(table), stream_bytes, bytes(raw)], LAYOUT, FrameHeader(3, KIND, 2))
+
+    negative = np.frombuffer(steps, "<f4").copy()
+    with pytest.raises(MessageError, match="negative step"):
+        codec.decode(frame((-negative).tobytes(), bytes(stream)), CONTEXT)
+    with pytest.raises(MessageError, match="left over"):
+        codec.decode(frame(bytes(steps), bytes(stream) + bytes(8)), CONTEXT)
+    huge = np.full_like(negative, 3e38)
+    with pytest.raises(MessageError, match="overflows"):
+        codec.decode(frame(huge.tobytes(), bytes(stream)), CONTEXT)
+
+
+def test_bad_settings_and_payloads_are_refused():
+    for bad in ({"bits_per_entry": 0}, {"bits_per_entry": 40}, {"dead_zone": 0.2}, {"bits_per_entry": True}):
+        with pytest.raises(ValueError, match="uniform"):
+            UniformCodec(**bad)
+    with pytest.raises(ValueError, match="non-finite"):
+        UniformCodec(1).encode({**STATE, "fc.bias": torch.full((40,), float("nan"))}, CONTEXT)

@@ -14,7 +14,7 @@ import pytest
 from torch import nn
 
 from resfed import state as st
-from resfed.codec import CodecConfig, QSGDCodec, layout_of
+from resfed.codec import CodecConfig, QSGDCodec, UniformCodec, layout_of
 from resfed.config import load_schema, method_keys, validate
 from resfed.link import LinkSettings
 from resfed.methods import strategy_class
@@ -39,9 +39,17 @@ def _field_defaults(cls, names=None):
     return {name: list(value) if isinstance(value, tuple) else value for name, value in fields.items()}
 
 
+def _keys(properties, cls):
+    """The schema keys of one codec stage: a direction's config holds every stage's keys and `stage`."""
+    stages = (CodecConfig, UniformCodec)
+    assert set(properties) == {"stage"} | {f.name for stage in stages for f in dataclasses.fields(stage)}
+    return {f.name: properties[f.name] for f in dataclasses.fields(cls) if f.name in properties}
+
+
 # (dataclass, the schema properties it mirrors); every field is a key and every key a field
 MIRRORS = {
-    "CodecConfig": (CodecConfig, DEFS["codec"]["properties"]),
+    "CodecConfig": (CodecConfig, _keys(DEFS["codec"]["properties"], CodecConfig)),
+    "UniformCodec": (UniformCodec, _keys(DEFS["codec"]["properties"], UniformCodec)),
     "TrainSettings": (TrainSettings, SCHEMA["properties"]["train"]["properties"]),
     "SZSettings": (SZSettings, DEFS["method_fedsz"]["properties"]["fedsz"]["properties"]),
     "PMSettings": (PMSettings, DEFS["method_fedpm"]["properties"]["fedpm"]["properties"]),

@@ -12,16 +12,34 @@ local models, weighted by sample counts.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import fields
 from typing import Any
 
 from torch import nn
 
 from resfed import state as st
-from resfed.codec import CodecConfig, MessageCodec
+from resfed.codec import CodecConfig, MessageCodec, UniformCodec
 from resfed.link import LinkEnd, LinkSettings
 from resfed.strategy import Client, RunContext, Server, Strategy, check_finite
 
 DL_ANCHORS = ("local", "global")
+STAGES = {"topk": CodecConfig, "uniform": UniformCodec}  # a direction's lossy stage: its settings' class
+
+
+def _stage_keys(codec_config: Mapping[str, Any], stage: str) -> dict[str, Any]:
+    """The keys of `codec_config` that `stage` takes (a config names every stage's keys)."""
+    unknown = set(codec_config) - {"stage"} - {f.name for cls in STAGES.values() for f in fields(cls)}
+    if unknown:
+        raise ValueError(f"codec config: unknown keys {sorted(unknown)}")
+    names = {f.name for f in fields(STAGES[stage])}
+    return {key: value for key, value in codec_config.items() if key in names}
+
+
+def _stage(codec_config: Mapping[str, Any] | None) -> str:
+    stage = "topk" if codec_config is None else codec_config.get("stage", "topk")
+    if stage not in STAGES:
+        raise ValueError(f"codec stage must be one of {sorted(STAGES)}, got {stage!r}")
+    return stage
 
 
 def link_settings(variant: Mapping[str, Any], direction: str, **predictor: Any) -> LinkSettings:
@@ -30,8 +48,15 @@ def link_settings(variant: Mapping[str, Any], direction: str, **predictor: Any) 
     codec_config = variant.get(direction)
     if codec_config is None:
         return LinkSettings()
-    codec = CodecConfig.from_dict(dict(codec_config))
+    codec = CodecConfig.from_dict(_stage_keys(codec_config, "topk"))
     return LinkSettings(codec=codec, buffers=variant.get("buffers", "exact"), **predictor)
+
+
+def stage_codec(codec_config: Mapping[str, Any] | None) -> MessageCodec | None:
+    """The message codec of a direction whose config names a stage other than top-k
+    (None: the deep codec of its `LinkSettings`)."""
+    stage = _stage(codec_config)
+    return None if stage == "topk" else STAGES[stage](**_stage_keys(codec_config, stage))
 
 
 def float_buffers(model: nn.Module) -> frozenset[str]:
@@ -142,7 +167,7 @@ class LinkServer(Server):
 class LinkStrategy(Strategy):
     """Base of the link-based methods: subclasses set `ul`, `dl`, `dl_anchor` and, for a
     message format other than the deep codec of `ul.codec` / `dl.codec`, `ul_codec` /
-    `dl_codec` in `__init__`.
+    `dl_codec` in `__init__` (by default the stage each direction's config names).
 
     dl_anchor: which model the downlink transition starts from, known to both ends:
     "global" (the global model the client already holds) or "local" (the client's last
@@ -154,6 +179,12 @@ class LinkStrategy(Strategy):
     ul_codec: MessageCodec | None = None
     dl_codec: MessageCodec | None = None
     dl_anchor: str = "global"
+
+    def __init__(self, variant: Mapping[str, Any], context: RunContext) -> None:
+        super().__init__(variant, context)
+        # a direction's `stage` other than top-k codes its residuals with that stage's codec
+        self.ul_codec = stage_codec(variant.get("ul"))
+        self.dl_codec = stage_codec(variant.get("dl"))
 
     def link_end(self, direction: str) -> LinkEnd:
         """A fresh end (sender or receiver: both run the same code) of a link in `direction`."""

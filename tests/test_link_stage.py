@@ -1,0 +1,41 @@
+"""A direction's lossy stage chosen in its codec config: `stage: uniform` in a real run."""
+
+import pytest
+from federation_helpers import make_federation
+from test_config import MINIMAL
+
+from resfed import state as st
+from resfed.codec import UniformCodec
+from resfed.config import ConfigError, validate
+from resfed.methods.links import link_settings, stage_codec
+
+PARAMETERS = 61_706  # LeNet-5 on 28x28
+
+
+def test_resfed_with_a_uniform_uplink_stays_in_sync_and_sends_fewer_bytes():
+    # Prepare: ResFed's uplink through the uniform stage at 0.5 bits per entry, downlink lossless
+    variant = {"method": "resfed", "order": 1, "ul": {"stage": "uniform", "bits_per_entry": 0.5}}
+    federation = make_federation(variant)
+    # Execute
+    records = federation.run(4)
+    lossless = make_federation({"method": "resfed", "order": 1}).run(4)
+    # Assert: every link in sync, the uplink within its budget after the lossless first round
+    assert [r.sync_ok for r in records] == [True] * 4
+    for i, client in enumerate(federation.clients):
+        assert client.ul_sender.last_digest == federation.server.ul_receivers[i].last_digest
+        assert st.digest(client.last_local) == st.digest(federation.server.client_local[i])
+    assert isinstance(federation.clients[0].ul_sender.message_codec, UniformCodec)
+    assert all(0 < b <= 0.5 * PARAMETERS / 8 + 200 for r in records[1:] for b in r.ul_bytes)
+    assert sum(sum(r.ul_bytes) for r in records) < sum(sum(r.ul_bytes) for r in lossless) / 2
+    assert records[-1].test_accuracy > 0.5
+
+
+def test_the_stage_is_a_config_key_with_defaults():
+    resolved = validate({**MINIMAL, "variants": {"baseline": {"method": "resfed", "ul": {"stage": "uniform"}}}})
+    ul = resolved["variants"]["baseline"]["ul"]
+    assert stage_codec(ul) == UniformCodec() and stage_codec(None) is None
+    assert stage_codec({"sparsity": 0.9}) is None and link_settings({"ul": {"sparsity": 0.9}}, "ul").codec.sparsity == 0.9
+    with pytest.raises(ConfigError, match="stage"):
+        validate({**MINIMAL, "variants": {"baseline": {"method": "resfed", "ul": {"stage": "lattice"}}}})
+    with pytest.raises(ValueError, match="unknown keys"):
+        stage_codec({"stage": "uniform", "step": 0.1})

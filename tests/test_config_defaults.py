@@ -39,17 +39,20 @@ def _field_defaults(cls, names=None):
     return {name: list(value) if isinstance(value, tuple) else value for name, value in fields.items()}
 
 
-def _keys(properties, cls):
-    """The schema keys of one codec stage: a direction's config holds every stage's keys and `stage`."""
+def _keys(codec, cls):
+    """The schema keys of one codec stage, with the defaults the schema fills in for it: a
+    direction's config holds every stage's keys and `stage`; the uniform stage's defaults
+    are in the branch that applies when it is chosen."""
     stages = (CodecConfig, UniformCodec)
-    assert set(properties) == {"stage"} | {f.name for stage in stages for f in dataclasses.fields(stage)}
-    return {f.name: properties[f.name] for f in dataclasses.fields(cls) if f.name in properties}
+    assert set(codec["properties"]) == {"stage"} | {f.name for stage in stages for f in dataclasses.fields(stage)}
+    defaults = codec["then"]["properties"] if cls is UniformCodec else {}
+    return {f.name: {**codec["properties"][f.name], **defaults.get(f.name, {})} for f in dataclasses.fields(cls)}
 
 
 # (dataclass, the schema properties it mirrors); every field is a key and every key a field
 MIRRORS = {
-    "CodecConfig": (CodecConfig, _keys(DEFS["codec"]["properties"], CodecConfig)),
-    "UniformCodec": (UniformCodec, _keys(DEFS["codec"]["properties"], UniformCodec)),
+    "CodecConfig": (CodecConfig, _keys(DEFS["codec"], CodecConfig)),
+    "UniformCodec": (UniformCodec, _keys(DEFS["codec"], UniformCodec)),
     "TrainSettings": (TrainSettings, SCHEMA["properties"]["train"]["properties"]),
     "SZSettings": (SZSettings, DEFS["method_fedsz"]["properties"]["fedsz"]["properties"]),
     "PMSettings": (PMSettings, DEFS["method_fedpm"]["properties"]["fedpm"]["properties"]),

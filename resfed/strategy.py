@@ -87,14 +87,24 @@ class Client(Endpoint):
     def __init__(self, index: int, context: RunContext) -> None:
         self.index = index
         self.context = context
+        self._trained: st.State | None = None  # this round's local result, until the uplink
 
     def training_start(self) -> st.State:
         """The model local training starts from (default: the model the client holds)."""
         return self.model()
 
-    @abstractmethod
     def trained(self, local: st.State) -> None:
-        """Keep this round's locally trained model for `uplink`."""
+        """Keep this round's locally trained model for `uplink` (Diverged if it is not finite)."""
+        check_finite(local, f"client {self.index}'s local model")
+        self._trained = local
+
+    def take_trained(self) -> st.State:
+        """This round's trained model, handed out once (for the uplink)."""
+        local = self._trained
+        if local is None:
+            raise RuntimeError(f"client {self.index}: uplink before local training")
+        self._trained = None
+        return local
 
     def fit(self, inputs: torch.Tensor, labels: torch.Tensor, generator: torch.Generator) -> float:
         """Train locally on the client's data; returns the mean training loss."""

@@ -4,7 +4,6 @@ import json
 import shutil
 import subprocess
 import sys
-import textwrap
 
 import pandas as pd
 import pytest
@@ -15,6 +14,7 @@ from resfed import state as st
 from resfed.config import run_spec, validate
 from resfed.data import partition_prepared, prepare
 from federation_helpers import make_federation
+from killed_child import CHILD
 
 COMPRESSED = {"sparsity": 0.99, "bits": 1}
 CONFIG = {
@@ -29,26 +29,6 @@ CONFIG = {
     # order 2: two trajectory entries per link end; both directions lossy
     "variants": {"res2": {"method": "resfed", "order": 2, "ul": COMPRESSED, "dl": COMPRESSED}},
 }
-# Killed by SIGKILL at the start of round 4: the checkpoint holds round 2, rounds.csv rounds 1-3.
-KILLED_CHILD = textwrap.dedent(
-    """
-    import json, os, signal, sys
-    from resfed.federation import Federation
-    from resfed.run import run_training
-
-    original = Federation.run_round
-
-    def run_round(self, round_index):
-        if round_index == 4:
-            os.kill(os.getpid(), signal.SIGKILL)
-        return original(self, round_index)
-
-    Federation.run_round = run_round
-    run_training(json.loads(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], progress=False)
-    """
-)
-
-
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
     root = tmp_path_factory.mktemp("resume")
@@ -66,7 +46,8 @@ def killed(inputs, tmp_path_factory):
     spec, data, partition = inputs
     out = tmp_path_factory.mktemp("killed") / "seed0"
     child = subprocess.run(
-        [sys.executable, "-c", KILLED_CHILD, json.dumps(spec), str(data), str(partition), str(out)],
+        # killed at the start of round 4: the checkpoint holds round 2, rounds.csv rounds 1-3
+        [sys.executable, "-c", CHILD, json.dumps(spec), str(data), str(partition), str(out), "round"],
         capture_output=True, text=True, timeout=120,
     )
     assert child.returncode == -9, child.stderr[-2000:]

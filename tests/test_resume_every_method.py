@@ -5,7 +5,6 @@ import json
 import shutil
 import subprocess
 import sys
-import textwrap
 
 import pandas as pd
 import pytest
@@ -13,6 +12,7 @@ import pytest
 from resfed import run as run_module
 from resfed.config import run_spec, validate
 from resfed.data import partition_prepared, prepare
+from killed_child import CHILD
 from method_contract import METHODS, spec_of
 
 pytestmark = pytest.mark.slow
@@ -29,42 +29,6 @@ CONFIG = {
     "datasets": {"mnist": {"model": "lenet5", "subsample": 400, "test_subsample": 200}},
     "variants": {method: spec_of(method) for method in METHODS},
 }
-# SIGKILL at the start of round 4 (checkpoint of round 2 on disk), or halfway through
-# writing the second checkpoint (after round 4; the first one stays).
-KILLED_CHILD = textwrap.dedent(
-    """
-    import json, os, signal, sys
-    import torch
-    from resfed.federation import Federation
-    from resfed.run import run_training
-
-    where = sys.argv[5]
-    if where == "round":
-        original = Federation.run_round
-
-        def run_round(self, round_index):
-            if round_index == 4:
-                os.kill(os.getpid(), signal.SIGKILL)
-            return original(self, round_index)
-
-        Federation.run_round = run_round
-    else:
-        save, calls = torch.save, []
-
-        def partial_save(obj, handle, *args, **kwargs):
-            calls.append(1)
-            if len(calls) == 2:
-                handle.write(b"PK\\x03\\x04 half a checkpoint")
-                handle.flush()
-                os.kill(os.getpid(), signal.SIGKILL)
-            return save(obj, handle, *args, **kwargs)
-
-        torch.save = partial_save
-    run_training(json.loads(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], progress=False)
-    """
-)
-
-
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
     root = tmp_path_factory.mktemp("resume")
@@ -88,7 +52,7 @@ def test_killed_run_resumes_to_the_uninterrupted_result(inputs, tmp_path, method
     run_module.run_training(spec, data, partition, tmp_path / "full" / "seed0", progress=False)
     out = tmp_path / "killed" / "seed0"
     child = subprocess.run(
-        [sys.executable, "-c", KILLED_CHILD, json.dumps(spec), str(data), str(partition), str(out), where],
+        [sys.executable, "-c", CHILD, json.dumps(spec), str(data), str(partition), str(out), where],
         capture_output=True, text=True, timeout=300,
     )
     assert child.returncode == -9, child.stderr[-2000:]

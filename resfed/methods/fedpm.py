@@ -186,7 +186,6 @@ class FedPMClient(Client):
         super().__init__(index, context)
         self.pm, self.weights, self.layout = strategy.pm, strategy.weights, strategy.mask_layout
         self.theta = st.clone(strategy.initial_theta)
-        self.mask: st.State | None = None
         self.sent = st.zeros_like(self.theta)  # the mask sent in the last uplink
         self.received_digest = ""
 
@@ -200,13 +199,12 @@ class FedPMClient(Client):
         return loss
 
     def trained(self, local: st.State) -> None:
-        self.mask = local
+        self._trained = local  # a sampled mask: always finite
 
     def uplink(self, round_index: int) -> bytes:
-        if self.mask is None:
-            raise RuntimeError(f"client {self.index}: uplink before local training")
-        data = MaskCodec(self.pm.mask_model).encode(self.mask, message_context(self.layout, round_index, self.theta))
-        self.sent, self.mask = self.mask, None
+        mask = self.take_trained()
+        data = MaskCodec(self.pm.mask_model).encode(mask, message_context(self.layout, round_index, self.theta))
+        self.sent = mask
         return data
 
     def downlink(self, data: bytes, round_index: int) -> None:

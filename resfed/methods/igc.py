@@ -39,7 +39,7 @@ import torch
 from resfed.method_ids import METHOD_IDS
 from resfed import state as st
 from resfed.codec import CoordinatesCodec, Layout, MessageContext, MessageError
-from resfed.strategy import Client, RunContext, Server, Strategy, check_finite, register
+from resfed.strategy import Client, RunContext, Server, Strategy, register
 
 METHOD_ID = METHOD_IDS["igc"]
 SUBSPACES = ("static", "k_subspace", "time_varying")
@@ -226,21 +226,15 @@ class IGCClient(Client):
         super().__init__(index, context)
         self.spaces = strategy.spaces
         self.held_global = st.clone(context.initial)
-        self.local: st.State | None = None
         self.sent = np.zeros(strategy.igc.dimension, dtype=np.float32)  # the last coordinates sent
         self.sent_round = 0
         self.sent_start = self.held_global  # the model the last sent update starts from
 
-    def trained(self, local: st.State) -> None:
-        check_finite(local, f"client {self.index}'s local model")
-        self.local = local
-
     def uplink(self, round_index: int) -> bytes:
-        if self.local is None:
-            raise RuntimeError(f"client {self.index}: uplink before local training")
-        update = flatten(self.local, self.spaces.layout) - flatten(self.held_global, self.spaces.layout)
+        local = self.take_trained()
+        update = flatten(local, self.spaces.layout) - flatten(self.held_global, self.spaces.layout)
         self.sent = self.spaces.of_round(round_index).project(update[:, None])[:, 0].numpy()
-        self.sent_round, self.sent_start, self.local = round_index, self.held_global, None
+        self.sent_round, self.sent_start = round_index, self.held_global
         return self.spaces.codec("ul").encode([(round_index, self.sent)], self.spaces.context(round_index))
 
     def downlink(self, data: bytes, round_index: int) -> None:

@@ -20,7 +20,7 @@ from torch import nn
 from resfed import state as st
 from resfed.codec import CodecConfig, MessageCodec, UniformCodec
 from resfed.link import LinkEnd, LinkSettings
-from resfed.strategy import Client, RunContext, Server, Strategy, check_finite
+from resfed.strategy import Client, RunContext, Server, Strategy
 
 DL_ANCHORS = ("local", "global")
 STAGES = {"topk": CodecConfig, "uniform": UniformCodec}  # a direction's lossy stage: its settings' class
@@ -74,17 +74,9 @@ class LinkClient(Client):
         self.dl_receiver = strategy.link_end("dl")
         self.held_global = st.clone(context.initial)
         self.last_local = st.clone(context.initial)
-        self.local: st.State | None = None
-
-    def trained(self, local: st.State) -> None:
-        check_finite(local, f"client {self.index}'s local model")
-        self.local = local
 
     def uplink(self, round_index: int) -> bytes:
-        if self.local is None:
-            raise RuntimeError(f"client {self.index}: uplink before local training")
-        data, self.last_local = self.ul_sender.send(self.local, self.held_global, round_index)
-        self.local = None
+        data, self.last_local = self.ul_sender.send(self.take_trained(), self.held_global, round_index)
         return data
 
     def downlink(self, data: bytes, round_index: int) -> None:

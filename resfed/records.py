@@ -82,7 +82,7 @@ def rounds_columns(n_clients: int) -> list[str]:
     """The columns of rounds.csv in order: the header a run that stopped before round 1 still writes."""
     per_direction = [[f"{d}_bytes", *(f"{d}_bytes_client{i}" for i in range(n_clients)), f"{d}_bits_cum_per_client"]
                      for d in ("ul", "dl")]
-    return ["round", *per_direction[0], *per_direction[1], *ROUND_COLUMNS[5:], *DIGEST_COLUMNS]
+    return ["round", *per_direction[0], *per_direction[1], *ROUND_COLUMNS[5:], *CLIENT_ACCURACY_COLUMNS, *DIGEST_COLUMNS]
 
 
 def rounds_frame(records: Iterable[RoundRecord], n_clients: int) -> pd.DataFrame:

@@ -30,19 +30,11 @@ import numpy as np
 import torch
 
 from ..errors import MessageError
-from ..frame import FrameHeader, f32_array, pack_frame, raw_tensor, read_f32, unpack_exactly
 from ..layout import payload_dtype
 from ..message import MessageCodec, MessageContext
-from ..rangecoding import (
-    Encoder,
-    check_exhausted,
-    get_histogram_coded,
-    histogram_coded_bits,
-    put_histogram_coded,
-    stream_bytes,
-    stream_decoder,
-)
+from ..rangecoding import Encoder, histogram_coded_bits, put_histogram_coded
 from ..registry import register_codec
+from ..scaled_levels import pack_scaled_levels, unpack_scaled_levels
 
 KIND = 3
 MAX_LEVEL = 2**20  # the finest step searched gives at most this many levels per sign
@@ -123,35 +115,14 @@ class UniformCodec(MessageCodec):
             steps.append(step)
             if step:
                 put_histogram_coded(table, encoder, zigzag(self.levels(values, step)))
-        sections = [f32_array(np.array(steps, dtype=np.float32)), bytes(table), stream_bytes(encoder), *raw]
-        return pack_frame(sections, context.layout, FrameHeader(context.method_id, KIND, context.round_index))
+        return pack_scaled_levels(steps, table, encoder, raw, context, KIND)
 
     def decode(self, data: bytes | bytearray | memoryview, context: MessageContext) -> dict[str, torch.Tensor]:
-        layout = context.layout
-        floats = [spec for spec in layout if spec.is_float]
-        names = ("steps", "table", "stream") + tuple(f"raw {spec.name}" for spec in layout if not spec.is_float)
-        step_bytes, table, stream, *raw = unpack_exactly(
-            data, layout, FrameHeader(context.method_id, KIND, context.round_index), names
-        )
-        steps = read_f32(step_bytes, len(floats), "steps")
-        if (steps < 0).any():
-            raise MessageError(f"negative step {steps.min()}")
-        decoder, pos, out, raw_sections = stream_decoder(stream), 0, {}, iter(raw)
-        step_of = dict(zip((spec.name for spec in floats), steps))
-        for spec in layout:
-            if not spec.is_float:
-                out[spec.name] = raw_tensor(next(raw_sections), spec)
-                continue
-            levels = np.zeros(spec.numel, dtype=np.int64)
-            if step_of[spec.name]:
-                symbols, pos = get_histogram_coded(table, pos, decoder, spec.numel, 2 * MAX_LEVEL, spec.name)
-                levels = unzigzag(symbols)
+        def values(symbols: np.ndarray, step: np.float32, tensor: str) -> np.ndarray:
             with np.errstate(over="ignore"):
-                values = self.recover(levels, step_of[spec.name])
-            if not np.isfinite(values).all():
-                raise MessageError("step times level overflows float32", tensor=spec.name)
-            out[spec.name] = torch.from_numpy(values.reshape(spec.shape)).to(spec.dtype).to(context.device)
-        if pos != len(table):
-            raise MessageError(f"level table has {len(table) - pos} bytes left over")
-        check_exhausted(decoder)
-        return out
+                out = self.recover(unzigzag(symbols), step)
+            if not np.isfinite(out).all():
+                raise MessageError("step times level overflows float32", tensor=tensor)
+            return out
+
+        return unpack_scaled_levels(data, context, KIND, "step", 2 * MAX_LEVEL, values)

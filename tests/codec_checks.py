@@ -196,7 +196,9 @@ def _examples() -> dict[str, list[Example]]:
         ],
         "qsgd": [Example(f"s{s}", QSGDCodec(levels=s), state, MessageContext(layout, 8, 3)) for s in (1, 4)],
         "uniform": [
-            Example(f"bpe{b:g}", UniformCodec(bits_per_entry=b), state, MessageContext(layout, 3, 3)) for b in (0.5, 2)
+            Example(f"bpe{b:g}{suffix}", UniformCodec(bits_per_entry=b, scope=scope), state, MessageContext(layout, 3, 3))
+            for b in (0.5, 2)
+            for scope, suffix in (("tensor", ""), ("global", "_global"))
         ],
     }
 

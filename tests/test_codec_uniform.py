@@ -26,17 +26,31 @@ def _roundtrip(codec):
     return data, codec.decode(data, CONTEXT)
 
 
+def _steps(data):
+    """The steps a message sends, by float tensor name."""
+    steps = unpack_frame(data, LAYOUT, FrameHeader(3, KIND, 2), max_sections=4)[0]
+    return dict(zip(("fc.weight", "fc.bias", "zero"), np.frombuffer(steps, "<f4").tolist()))
+
+
+@pytest.mark.parametrize("scope", ["global", "tensor"])
 @pytest.mark.parametrize("dead_zone", [0.5, 0.75, 1.5])
 @pytest.mark.parametrize("bits", [0.3, 1.0, 4.0])
-def test_every_entry_is_within_its_bound(bits, dead_zone):
+def test_every_entry_is_within_its_bound(bits, dead_zone, scope):
     # Execute
-    codec = UniformCodec(bits, dead_zone)
-    _, out = _roundtrip(codec)
+    codec = UniformCodec(bits, dead_zone, scope)
+    data, out = _roundtrip(codec)
+    steps = _steps(data)
     # Assert: nonzero levels within step/2, zeros within the dead zone; integers exact
+    assert steps["zero"] == 0
+    shared = max(steps.values())
+    if scope == "global":  # one step, or 0 for a tensor whose levels are all 0
+        assert {steps["fc.weight"], steps["fc.bias"]} <= {0, shared}
     for name in ("fc.weight", "fc.bias"):
         x, y = STATE[name].numpy().ravel(), out[name].numpy().ravel()
-        step = float(codec.step(x))
-        assert step > 0
+        step = shared if scope == "global" else steps[name]
+        if step == 0:  # a tensor too small for its share of the budget is sent as zeros
+            assert scope == "tensor" and not y.any()
+            continue
         error = np.abs(x.astype(np.float64) - y)
         nonzero = y != 0
         assert (error[nonzero] <= step / 2 * (1 + 1e-5)).all()
@@ -45,14 +59,27 @@ def test_every_entry_is_within_its_bound(bits, dead_zone):
     assert out["zero"].abs().sum() == 0 and out["n"].item() == 3 and out["n"].dtype == torch.int64
 
 
+@pytest.mark.parametrize("scope", ["global", "tensor"])
 @pytest.mark.parametrize("bits", [0.25, 0.5, 1.0, 3.0])
-def test_the_budget_is_met_and_used(bits):
-    data, _ = _roundtrip(UniformCodec(bits))
+def test_the_budget_is_met_and_used(bits, scope):
+    data, _ = _roundtrip(UniformCodec(bits, scope=scope))
     table, stream = unpack_frame(data, LAYOUT, FrameHeader(3, KIND, 2), max_sections=4)[1:3]
     entries = STATE["fc.weight"].numel() + STATE["fc.bias"].numel()
     coded = len(table) + len(stream)
     # within the budget up to the range coder's last words, and not far below it
     assert 0.8 * bits * entries / 8 <= coded <= bits * entries / 8 + 8
+
+
+def test_one_step_for_the_state_leaves_less_error_than_a_step_per_tensor():
+    # Arrange: two tensors of very different scales (the bias is 100x the weight)
+    state = {"fc.weight": STATE["fc.weight"] * 0.01, "fc.bias": STATE["fc.bias"], "zero": STATE["zero"], "n": STATE["n"]}
+
+    def error(scope):
+        out = UniformCodec(0.5, scope=scope).decode(UniformCodec(0.5, scope=scope).encode(state, CONTEXT), CONTEXT)
+        return sum(float(((out[k] - state[k]) ** 2).sum()) for k in ("fc.weight", "fc.bias"))
+
+    # Assert: the shared step spends the budget on the large tensor
+    assert error("global") < error("tensor") / 2
 
 
 def test_more_bits_give_less_error():
@@ -106,7 +133,7 @@ def test_negative_step_extra_words_and_overflow_are_refused():
 
 
 def test_bad_settings_and_payloads_are_refused():
-    for bad in ({"bits_per_entry": 0}, {"bits_per_entry": 40}, {"dead_zone": 0.2}, {"bits_per_entry": True}):
+    for bad in ({"bits_per_entry": 0}, {"bits_per_entry": 40}, {"dead_zone": 0.2}, {"bits_per_entry": True}, {"scope": "row"}):
         with pytest.raises(ValueError, match="uniform"):
             UniformCodec(**bad)
     with pytest.raises(ValueError, match="non-finite"):

@@ -42,10 +42,10 @@ def _field_defaults(cls, names=None):
 def _keys(codec, cls):
     """The schema keys of one codec stage, with the defaults the schema fills in for it: a
     direction's config holds every stage's keys and `stage`; the uniform stage's defaults
-    are in the branch that applies when it is chosen."""
+    are in the branch that applies when it is chosen, top-k's where it is not."""
     stages = (CodecConfig, UniformCodec)
     assert set(codec["properties"]) == {"stage"} | {f.name for stage in stages for f in dataclasses.fields(stage)}
-    defaults = codec["then"]["properties"] if cls is UniformCodec else {}
+    defaults = codec["then" if cls is UniformCodec else "else"]["properties"]
     return {f.name: {**codec["properties"][f.name], **defaults.get(f.name, {})} for f in dataclasses.fields(cls)}
 
 

@@ -1,0 +1,83 @@
+"""Save the uplink residuals a real run's senders code, for the codec benchmarks.
+
+Runs the spec of a finished run (its run.json) in-process for a few rounds and keeps
+every residual a lossy uplink sender coded (after warm-up): what `uniform_stage.py` and
+`nncodec_side_by_side.py` re-code. Usage:
+
+  PYTHONPATH=$PWD python benchmarks/link_residuals.py RUN_JSON DATA PARTITION OUT.pt \
+      [--rounds 10] [--set key=value ...]
+
+`--set` changes the spec (e.g. `dataset_spec.subsample=5000`, for the CNN on a CPU).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import torch
+
+from resfed import state as st
+from resfed.federation import Federation
+from resfed.link import LinkEnd
+from resfed.methods import builder
+from resfed.run import load_run
+
+
+def capture(spec: dict, data: str, partition: str, rounds: int) -> list[dict]:
+    """Residuals of rounds 1..rounds, each as {"round", "state"}, in the order sent."""
+    loaded = load_run(spec, data, partition)
+    federation = Federation(
+        model=loaded.model, build=builder(spec["variant_spec"]), client_data=loaded.client_data,
+        test_data=loaded.test_data, settings=loaded.settings, seed=int(spec["seed"]),
+        fraction=spec["fraction"], send_initial_model=spec["send_initial_model"], batched=spec["batched"],
+    )
+    captured, captured_rounds, send = [], [], LinkEnd.send
+
+    def recording(end: LinkEnd, model: st.State, anchor: st.State, round_index: int):  # noqa: ANN202
+        if end.settings.predictor == "trajectory" and not end._is_warmup() and not end.settings.codec.lossless:
+            residual = st.sub(model, end._prediction(anchor))
+            captured.append({"round": round_index, "state": {k: v.detach().cpu().clone() for k, v in residual.items()}})
+        return send(end, model, anchor, round_index)
+
+    LinkEnd.send = recording
+    try:
+        for _ in range(rounds):
+            record = federation.run_round(len(captured_rounds) + 1)
+            captured_rounds.append(record.round)
+            print(f"round {record.round}: accuracy {record.test_accuracy:.4f}, {len(captured)} residuals", flush=True)
+    finally:
+        LinkEnd.send = send
+    return captured
+
+
+def with_overrides(spec: dict, settings: list[str]) -> dict:
+    for setting in settings:
+        key, value = setting.split("=", 1)
+        *path, last = key.split(".")
+        node = spec
+        for part in path:
+            node = node[part]
+        node[last] = json.loads(value)
+    return spec
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run_json")
+    parser.add_argument("data")
+    parser.add_argument("partition")
+    parser.add_argument("out")
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--set", action="append", default=[])
+    args = parser.parse_args()
+    with open(args.run_json) as file:
+        spec = with_overrides(json.load(file)["config"], args.set)
+    torch.set_num_threads(int(spec["threads"]))
+    residuals = capture(spec, args.data, args.partition, args.rounds)
+    torch.save({"spec": spec, "residuals": residuals}, args.out)
+    print(f"{len(residuals)} residuals -> {args.out}")
+
+
+if __name__ == "__main__":
+    main()

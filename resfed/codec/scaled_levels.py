@@ -1,6 +1,5 @@
 """The frame of formats that send one float32 scale per float tensor and integer symbols
-coded with each tensor's histogram (QSGD's norms and levels, the uniform stage's steps
-and levels): sections scales, symbol table, range-coded stream, one raw section per
+coded with each tensor's histogram (QSGD's norms and levels): sections scales, symbol table, range-coded stream, one raw section per
 integer tensor. A tensor whose scale is 0 has no symbols (all its levels are 0).
 """
 

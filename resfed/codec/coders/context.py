@@ -258,7 +258,9 @@ class ContextCoder(Coder):
             self._encode_one(encoder, t)
         return stream_bytes(encoder)
 
-    def _encode_one(self, encoder, t: Sparse) -> None:
+    def _choices(self, t: Sparse) -> tuple[np.ndarray, np.ndarray, int, int, float]:
+        """The tensor's mask and signs as per-entry arrays, the cheapest position and sign
+        models, and their ideal cost in bits (the choices' own symbols included)."""
         mask = np.ones(t.n, dtype=bool)
         if t.idx is not None:
             mask[:] = False
@@ -268,15 +270,29 @@ class ContextCoder(Coder):
             neg[mask] = t.negative
         context = self._has_context(t.shape)
         groupings = GROUPINGS if context else (FLAT,)
+        position_model = sign_model = FLAT
+        bits = 0.0
         if t.idx is not None:
             costs = [_grouped_cost(_grouped(mask, t.shape, g)) for g in groupings]
             if context:
                 costs += _adaptive_costs(_grouped(mask, t.shape, ROWS))
+                bits += math.log2(N_POSITION_MODELS)
             position_model = int(np.argmin(costs))
+            bits += costs[position_model]
         if t.negative is not None:
             costs = [_sign_cost(_grouped(mask, t.shape, g), _grouped(neg, t.shape, g)) for g in groupings]
             sign_model = int(np.argmin(costs))
-        if context:
+            bits += costs[sign_model] + (math.log2(len(GROUPINGS)) if context else 0.0)
+        return mask, neg, position_model, sign_model, bits
+
+    def ideal_bits(self, t: Sparse) -> float:
+        """What coding ``t`` costs, from the models' ideal costs (the adaptive one estimated):
+        for a caller that searches a quantiser step without coding every candidate."""
+        return self._choices(t)[-1]
+
+    def _encode_one(self, encoder, t: Sparse) -> None:
+        mask, neg, position_model, sign_model, _ = self._choices(t)
+        if self._has_context(t.shape):
             if t.idx is not None:
                 encoder.encode(np.array([position_model], np.int32), model.Uniform(N_POSITION_MODELS))
             if t.negative is not None:

@@ -1,11 +1,12 @@
 """A rate-distortion stage beside top-k + 1 bit: uniform scalar quantisation with a dead
-zone, levels range-coded with each tensor's histogram, the step chosen to fit a budget.
+zone, the step chosen to fit a budget, levels coded with the context models of the
+default position coder.
 
-The knob is ``bits_per_entry``: the coded size (level histograms plus range-coded levels)
-is at most ``bits_per_entry`` times the float entry count. The step is the smallest
-float32 step that fits, found by bisection on the step's logarithm with the exact table
-size and the levels' empirical entropy (the range coder adds at most a few bytes per
-message). ``scope`` says where the budget applies:
+The knob is ``bits_per_entry``: the coded size (table and both streams) is at most
+``bits_per_entry`` times the float entry count. The step is the smallest float32 step
+that fits: a bisection on the step's logarithm with the models' ideal costs, then, if
+the coded message is still over budget (the adaptive position model's cost is an
+estimate), coarser steps until it fits. ``scope`` says where the budget applies:
 
 - ``global`` (default): one step for the whole state, so the budget goes where the
   residual's energy is. One step for all tensors is the equal-slope (minimum squared
@@ -15,18 +16,22 @@ message). ``scope`` says where the budget applies:
   the paper's per-tensor top-k. A tensor too small to fit even all-zero levels is sent
   as zeros.
 
-A tensor whose levels are all 0 is sent with step 0 and no histogram.
-
 Quantiser, with the dead zone ``z`` (in steps, >= 0.5): an entry with ``|x| < z * step``
 is level 0; otherwise level ``k = floor(|x| / step - z) + 1`` with the sign of ``x``,
 recovered as ``sign * step * (z + k - 1/2)``. A nonzero level is within ``step / 2`` of its
 input, a zero within ``z * step``; ``z = 0.5`` is the plain mid-tread quantiser, a wider
 dead zone zeroes more of a residual's many small entries for fewer bits.
 
-Frame (:mod:`..frame`, kind 3): the steps (float32, one per float tensor; 0 for an
-all-zero tensor), a table (per float tensor with a nonzero step, its level histogram),
-the range-coded levels (zigzag-mapped to non-negative symbols), and one raw section per
-integer tensor.
+Levels as the top-k codec's symbols plus magnitudes: which entries are nonzero and their
+signs go through the ``context`` coder (per-row / per-column counts, the adaptive column
+model, per-group sign counts: the structure real residuals have), the magnitudes
+``|k| - 1`` are range-coded with each tensor's histogram. On real LeNet-5 / Fashion-MNIST
+residuals this codes the same levels in ~20 % fewer bytes than one histogram per tensor.
+
+Frame (:mod:`..frame`, kind 3): the steps (float32, one per float tensor; 0 for a tensor
+whose levels are all 0), a table (per float tensor with a nonzero step: its nonzero count
+and the histogram of its magnitudes), the positions-and-signs stream, the magnitudes
+stream, and one raw section per integer tensor.
 """
 
 from __future__ import annotations
@@ -39,34 +44,61 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..coders import CODERS
+from ..coders.base import Slot, Sparse
 from ..errors import MessageError
-from ..layout import payload_dtype
+from ..frame import FrameHeader, f32_array, pack_frame, raw_tensor, read_f32, unpack_exactly
+from ..framing import get_varint, put_varint
+from ..layout import TensorSpec, payload_dtype
 from ..message import MessageCodec, MessageContext
-from ..rangecoding import Encoder, histogram_coded_bits, put_histogram_coded
+from ..rangecoding import (
+    Encoder,
+    check_exhausted,
+    get_histogram_coded,
+    histogram_coded_bits,
+    put_histogram_coded,
+    stream_bytes,
+    stream_decoder,
+)
 from ..registry import register_codec
-from ..scaled_levels import pack_scaled_levels, unpack_scaled_levels
 
 KIND = 3
 SCOPES = ("global", "tensor")
 MAX_LEVEL = 2**20  # the finest step searched gives at most this many levels per sign
 PRECISION = 1 + 2**-10  # the bisection stops when the step is known within this ratio
+COARSER = 2**(1 / 64)  # step factor while a coded message is over its budget
+POSITIONS = CODERS["context"]
 
 
-def zigzag(levels: np.ndarray) -> np.ndarray:
-    """Signed levels as non-negative symbols: 0, -1, 1, -2, 2... -> 0, 1, 2, 3, 4..."""
-    return 2 * np.abs(levels) - (levels < 0)
+@dataclass(frozen=True)
+class Levels:
+    """One float tensor's nonzero levels: positions (ascending), signs, magnitudes >= 1."""
 
+    shape: tuple[int, ...]
+    idx: np.ndarray
+    negative: np.ndarray
+    magnitude: np.ndarray
 
-def unzigzag(symbols: np.ndarray) -> np.ndarray:
-    return np.where(symbols % 2 == 1, -((symbols + 1) // 2), symbols // 2)
+    @property
+    def sparse(self) -> Sparse:
+        dense = self.idx.size == math.prod(self.shape)
+        return Sparse(self.shape, None if dense else self.idx, self.negative)
+
+    def magnitude_bits(self) -> float:
+        return histogram_coded_bits(self.magnitude - 1)
+
+    def varint_bits(self) -> float:
+        return 8 * max(math.ceil(self.idx.size.bit_length() / 7), 1)
+
+    def ideal_bits(self) -> float:
+        return POSITIONS.ideal_bits(self.sparse) + self.magnitude_bits() + self.varint_bits()
 
 
 @register_codec
 @dataclass(frozen=True)
 class UniformCodec(MessageCodec):
     """A state (or residual) quantised with a dead-zone step (one for the state, or one per
-    float tensor), levels range-coded with each tensor's histogram, within ``bits_per_entry``
-    per float entry."""
+    float tensor) within ``bits_per_entry`` per float entry; levels coded with context."""
 
     codec_id = "uniform"
     bits_per_entry: float = 1.0
@@ -84,46 +116,66 @@ class UniformCodec(MessageCodec):
         if self.bits_per_entry == 0:
             raise ValueError("uniform bits_per_entry must be above 0")
 
-    def levels(self, values: np.ndarray, step: np.float32) -> np.ndarray:
-        """Signed levels of one flat float32 tensor for a step > 0."""
+    def levels(self, values: np.ndarray, shape: tuple[int, ...], step: np.float32) -> Levels:
+        """The nonzero levels of one flat float32 tensor for a step > 0."""
         scaled = np.abs(values.astype(np.float64)) / float(step)
-        k = np.where(scaled < self.dead_zone, 0.0, np.floor(scaled - self.dead_zone) + 1)
-        return (np.sign(values) * np.minimum(k, MAX_LEVEL)).astype(np.int64)
+        idx = np.flatnonzero(scaled >= self.dead_zone)
+        magnitude = np.minimum(np.floor(scaled[idx] - self.dead_zone) + 1, MAX_LEVEL).astype(np.int64)
+        return Levels(shape, idx, values[idx] < 0, magnitude)
 
-    def recover(self, levels: np.ndarray, step: np.float32) -> np.ndarray:
-        """The float32 values the receiver recovers from signed levels."""
-        k = np.abs(levels).astype(np.float32)
+    def recover(self, levels: Levels, step: np.float32) -> np.ndarray:
+        """The float32 values the receiver recovers from a tensor's levels."""
+        out = np.zeros(math.prod(levels.shape), dtype=np.float32)
         offset = np.float32(self.dead_zone - 0.5)
-        return np.where(levels == 0, np.float32(0), np.sign(levels).astype(np.float32) * step * (k + offset))
+        value = step * (levels.magnitude.astype(np.float32) + offset)
+        out[levels.idx] = np.where(levels.negative, -value, value)
+        return out
 
-    def coded_bits(self, tensors: Sequence[np.ndarray], step: np.float32) -> float:
-        """What the levels of ``tensors`` at ``step`` cost (tensors all zero cost nothing)."""
-        bits = 0.0
-        for values in tensors:
-            levels = self.levels(values, step)
-            if levels.any():
-                bits += histogram_coded_bits(zigzag(levels))
-        return bits
+    def _ideal_bits(self, tensors: Sequence[tuple[np.ndarray, tuple[int, ...]]], step: np.float32) -> float:
+        levels = (self.levels(values, shape, step) for values, shape in tensors)
+        return sum(t.ideal_bits() for t in levels if t.idx.size)
 
-    def step(self, tensors: Sequence[np.ndarray]) -> np.float32:
-        """The smallest float32 step at which ``tensors`` fit the budget together (0: all zero)."""
-        peak = max((float(np.abs(values).max()) for values in tensors if values.size), default=0.0)
+    def step(self, tensors: Sequence[tuple[np.ndarray, tuple[int, ...]]]) -> np.float32:
+        """The smallest float32 step at which ``tensors`` (flat values, shape) fit the
+        budget together by the models' ideal costs (0: all zero)."""
+        peak = max((float(np.abs(values).max()) for values, _ in tensors if values.size), default=0.0)
         if peak == 0:
             return np.float32(0)
-        budget = self.bits_per_entry * sum(values.size for values in tensors)
+        budget = self.bits_per_entry * sum(values.size for values, _ in tensors)
         coarse = np.float32(2 * peak / self.dead_zone)  # every level is 0
         fine = np.float32(peak / MAX_LEVEL)
-        if self.coded_bits(tensors, fine) <= budget:
+        if self._ideal_bits(tensors, fine) <= budget:
             return fine
         while coarse > fine * PRECISION:
             middle = np.float32(math.sqrt(float(fine) * float(coarse)))
             if middle in (fine, coarse):
                 break
-            if self.coded_bits(tensors, middle) <= budget:
+            if self._ideal_bits(tensors, middle) <= budget:
                 coarse = middle
             else:
                 fine = middle
         return coarse
+
+    def _steps(self, floats: Mapping[str, tuple[np.ndarray, tuple[int, ...]]]) -> list[np.float32]:
+        if self.scope == "global":
+            return [self.step(list(floats.values()))] * len(floats)
+        return [self.step([tensor]) for tensor in floats.values()]
+
+    def _code(
+        self, floats: Mapping[str, tuple[np.ndarray, tuple[int, ...]]], steps: Sequence[np.float32]
+    ) -> tuple[list[np.float32], bytes, bytes, bytes]:
+        """(steps sent, table, positions-and-signs stream, magnitudes stream) at ``steps``."""
+        sent, table, sparse, magnitudes = [], bytearray(), [], Encoder()
+        for (values, shape), step in zip(floats.values(), steps):
+            levels = self.levels(values, shape, step) if step else None
+            if levels is None or not levels.idx.size:
+                sent.append(np.float32(0))
+                continue
+            sent.append(step)
+            put_varint(table, levels.idx.size)
+            put_histogram_coded(table, magnitudes, levels.magnitude - 1)
+            sparse.append(levels.sparse)
+        return sent, bytes(table), POSITIONS.encode(sparse), stream_bytes(magnitudes)
 
     def encode(self, payload: Mapping[str, torch.Tensor], context: MessageContext) -> bytes:
         floats, raw = {}, []
@@ -135,25 +187,61 @@ class UniformCodec(MessageCodec):
             values = flat.astype(np.float32)
             if not np.isfinite(values).all():
                 raise ValueError(f"uniform: tensor {spec.name!r} has non-finite values")
-            floats[spec.name] = values
-        shared = self.step(list(floats.values())) if self.scope == "global" else None
-        steps, table, encoder = [], bytearray(), Encoder()
-        for values in floats.values():
-            step = self.step([values]) if shared is None else shared
-            levels = self.levels(values, step) if step else None
-            if levels is None or not levels.any():
-                steps.append(np.float32(0))
-                continue
-            steps.append(step)
-            put_histogram_coded(table, encoder, zigzag(levels))
-        return pack_scaled_levels(steps, table, encoder, raw, context, KIND)
+            floats[spec.name] = (values, spec.shape)
+        budget = self.bits_per_entry * sum(values.size for values, _ in floats.values()) / 8
+        steps = self._steps(floats)
+        sent, *coded = self._code(floats, steps)
+        while sum(map(len, coded)) > budget and any(sent):  # the ideal cost was an underestimate
+            steps = [np.float32(step * COARSER) for step in steps]
+            sent, *coded = self._code(floats, steps)
+        sections = [f32_array(np.array(sent, dtype=np.float32)), *coded, *raw]
+        return pack_frame(sections, context.layout, FrameHeader(context.method_id, KIND, context.round_index))
 
     def decode(self, data: bytes | bytearray | memoryview, context: MessageContext) -> dict[str, torch.Tensor]:
-        def values(symbols: np.ndarray, step: np.float32, tensor: str) -> np.ndarray:
-            with np.errstate(over="ignore"):
-                out = self.recover(unzigzag(symbols), step)
-            if not np.isfinite(out).all():
-                raise MessageError("step times level overflows float32", tensor=tensor)
-            return out
+        layout = context.layout
+        floats = [spec for spec in layout if spec.is_float]
+        names = ("steps", "table", "positions", "magnitudes") + tuple(
+            f"raw {spec.name}" for spec in layout if not spec.is_float
+        )
+        step_bytes, table, positions, magnitudes, *raw = unpack_exactly(
+            data, layout, FrameHeader(context.method_id, KIND, context.round_index), names
+        )
+        steps = read_f32(step_bytes, len(floats), "steps")
+        if (steps < 0).any():
+            raise MessageError(f"negative step {steps.min()}")
+        coded = [(spec, step) for spec, step in zip(floats, steps) if step]
+        slots, magnitude_of, pos, decoder = [], {}, 0, stream_decoder(magnitudes)
+        for spec, _ in coded:
+            k, pos = get_varint(table, pos, len(table), f"{spec.name}: nonzero count")
+            if not 1 <= k <= spec.numel:
+                raise MessageError(f"{k} nonzero levels of {spec.numel} entries", tensor=spec.name)
+            slots.append(Slot(spec.name, spec.shape, k, dense=k == spec.numel, signs=True))
+            symbols, pos = get_histogram_coded(table, pos, decoder, k, MAX_LEVEL - 1, spec.name)
+            magnitude_of[spec.name] = symbols + 1
+        if pos != len(table):
+            raise MessageError(f"level table has {len(table) - pos} bytes left over")
+        check_exhausted(decoder)
+        decoded = dict(zip((spec.name for spec, _ in coded), POSITIONS.decode(positions, slots)))
+        out, raw_sections = {}, iter(raw)
+        step_of = {spec.name: step for spec, step in coded}
+        for spec in layout:
+            if not spec.is_float:
+                out[spec.name] = raw_tensor(next(raw_sections), spec)
+                continue
+            flat = np.zeros(spec.numel, dtype=np.float32)
+            if spec.name in step_of:
+                flat = self._values(spec, decoded[spec.name], magnitude_of[spec.name], step_of[spec.name])
+            out[spec.name] = torch.from_numpy(flat.reshape(spec.shape)).to(spec.dtype).to(context.device)
+        return out
 
-        return unpack_scaled_levels(data, context, KIND, "step", 2 * MAX_LEVEL, values)
+    def _values(
+        self, spec: TensorSpec, decoded: tuple[np.ndarray | None, np.ndarray | None], magnitude: np.ndarray,
+        step: np.float32,
+    ) -> np.ndarray:
+        idx, negative = decoded
+        idx = np.arange(spec.numel) if idx is None else idx
+        with np.errstate(over="ignore"):
+            out = self.recover(Levels(spec.shape, idx, negative, magnitude), step)
+        if not np.isfinite(out).all():
+            raise MessageError("step times level overflows float32", tensor=spec.name)
+        return out

@@ -11,15 +11,16 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from resfed import state as st
-from resfed.codec import CodecConfig, DeepCodec, Layout, MessageCodec, MessageContext
+from resfed.codec import CodecConfig, DeepCodec, Layout, MessageCodec, MessageContext, UniformCodec
 from resfed.predictors import WARMUPS, predict, sends_full_model, usable_order
 
 LOSSLESS = CodecConfig(sparsity=0.0, bits=32)
 BUFFERS = ("exact", "coded")
+RAW_CAPABLE = (DeepCodec, UniformCodec)  # codecs with a `raw` set of entries sent exactly
 
 
 @dataclass(frozen=True)
@@ -85,20 +86,22 @@ class LinkEnd:
 
     def _codec(self) -> MessageCodec:
         """The message codec of the next transfer: lossless while warming up; under a lossy
-        deep codec, the float buffers travel raw unless the settings say `coded`."""
+        codec that can send entries raw (deep, uniform), the float buffers travel raw
+        unless the settings say `coded`."""
         if self._is_warmup():
             return DeepCodec(LOSSLESS)
-        if isinstance(self.message_codec, DeepCodec) and self.settings.buffers == "exact" and self.buffers:
-            return DeepCodec(self.message_codec.config, raw=self.message_codec.raw | self.buffers)
-        return self.message_codec
+        codec = self.message_codec
+        if isinstance(codec, RAW_CAPABLE) and self.settings.buffers == "exact" and self.buffers:
+            return replace(codec, raw=codec.raw | self.buffers)
+        return codec
 
     def _exact(self, codec: MessageCodec) -> frozenset[str]:
         """The entries a transfer sends as their values rather than as residuals: under a
         lossless deep codec all of them, so that what is recovered is bit for bit what was
         sent (`p + (w - p)` is not `w` in float32); else those it sends raw."""
-        if not isinstance(codec, DeepCodec):
-            return frozenset()
-        return frozenset(spec.name for spec in self.layout) if codec.config.lossless else codec.raw
+        if isinstance(codec, DeepCodec) and codec.config.lossless:
+            return frozenset(spec.name for spec in self.layout)
+        return codec.raw if isinstance(codec, RAW_CAPABLE) else frozenset()
 
     def _recover(
         self, data: bytes, anchor: st.State, prediction: st.State, round_index: int

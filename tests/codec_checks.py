@@ -199,7 +199,8 @@ def _examples() -> dict[str, list[Example]]:
             Example(f"bpe{b:g}{suffix}", UniformCodec(bits_per_entry=b, scope=scope), state, MessageContext(layout, 3, 3))
             for b in (0.5, 2)
             for scope, suffix in (("tensor", ""), ("global", "_global"))
-        ],
+        ]
+        + [Example("bpe0.5_raw", UniformCodec(0.5, raw=frozenset({"conv.bias"})), state, MessageContext(layout, 3, 3))],
     }
 
 

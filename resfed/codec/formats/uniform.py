@@ -31,7 +31,8 @@ residuals this codes the same levels in ~20 % fewer bytes than one histogram per
 Frame (:mod:`..frame`, kind 3): the steps (float32, one per float tensor; 0 for a tensor
 whose levels are all 0), a table (per float tensor with a nonzero step: its nonzero count
 and the histogram of its magnitudes), the positions-and-signs stream, the magnitudes
-stream, and one raw section per integer tensor.
+stream, and one raw section per integer tensor and per float tensor named in ``raw``
+(sent exactly, e.g. BatchNorm running statistics: :mod:`resfed.link`).
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -104,6 +106,7 @@ class UniformCodec(MessageCodec):
     bits_per_entry: float = 1.0
     dead_zone: float = 0.75
     scope: str = "global"
+    raw: frozenset[str] = field(default=frozenset())
 
     def __post_init__(self) -> None:
         if self.scope not in SCOPES:
@@ -181,7 +184,7 @@ class UniformCodec(MessageCodec):
         floats, raw = {}, []
         for spec in context.layout:
             flat = payload[spec.name].detach().reshape(-1).cpu().numpy()
-            if not spec.is_float:
+            if not self._quantised(spec):
                 raw.append(flat.astype(payload_dtype(spec)).tobytes())
                 continue
             values = flat.astype(np.float32)
@@ -197,11 +200,14 @@ class UniformCodec(MessageCodec):
         sections = [f32_array(np.array(sent, dtype=np.float32)), *coded, *raw]
         return pack_frame(sections, context.layout, FrameHeader(context.method_id, KIND, context.round_index))
 
+    def _quantised(self, spec: TensorSpec) -> bool:
+        return spec.is_float and spec.name not in self.raw
+
     def decode(self, data: bytes | bytearray | memoryview, context: MessageContext) -> dict[str, torch.Tensor]:
         layout = context.layout
-        floats = [spec for spec in layout if spec.is_float]
+        floats = [spec for spec in layout if self._quantised(spec)]
         names = ("steps", "table", "positions", "magnitudes") + tuple(
-            f"raw {spec.name}" for spec in layout if not spec.is_float
+            f"raw {spec.name}" for spec in layout if not self._quantised(spec)
         )
         step_bytes, table, positions, magnitudes, *raw = unpack_exactly(
             data, layout, FrameHeader(context.method_id, KIND, context.round_index), names
@@ -225,7 +231,7 @@ class UniformCodec(MessageCodec):
         out, raw_sections = {}, iter(raw)
         step_of = {spec.name: step for spec, step in coded}
         for spec in layout:
-            if not spec.is_float:
+            if not self._quantised(spec):
                 out[spec.name] = raw_tensor(next(raw_sections), spec)
                 continue
             flat = np.zeros(spec.numel, dtype=np.float32)
@@ -245,3 +251,10 @@ class UniformCodec(MessageCodec):
         if not np.isfinite(out).all():
             raise MessageError("step times level overflows float32", tensor=spec.name)
         return out
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "raw": sorted(self.raw)}
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> UniformCodec:
+        return super().from_config({**config, "raw": frozenset(config.get("raw", ()))})

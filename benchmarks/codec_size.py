@@ -7,13 +7,18 @@ median zeroing (to compare like with like with its 350-375x). Sizes are ``len(by
 of complete messages (header, table and CRC included); the bound is log2 C(n, k) + k
 sign bits + 2 float32 per tensor (``resfed.codec.bounds``).
 
-    .venv/bin/python benchmarks/codec_size.py
+With ``--residuals FILE.pt`` (written by link_residuals.py) it codes instead the residuals
+the uplink senders of a real run coded (the link's Res-1 residuals to its prediction).
+
+    .venv/bin/python benchmarks/codec_size.py [--residuals FILE.pt]
 """
 
 from __future__ import annotations
 
+import argparse
 import statistics
 
+import torch
 from codec_workloads import real_residuals
 
 from resfed.codec import CodecConfig, encode, layout_of, size_report
@@ -27,12 +32,24 @@ def measure(state, **config) -> dict:
     return size_report(encode(state, layout, config, method_id=1, round_index=1), state, layout, config)
 
 
-def main() -> None:
+def offline_residuals() -> list[tuple[str, dict]]:
     rounds = real_residuals(rounds=4)
     residuals = [
         (f"round {t + 1} {kind}", r[kind]) for t, r in enumerate(rounds) for kind in ("res0", "res1")
     ]
-    residuals = [(name, s) for name, s in residuals if name != "round 1 res1"]  # == round 1 res0
+    return [(name, s) for name, s in residuals if name != "round 1 res1"]  # == round 1 res0
+
+
+def link_residuals(path: str) -> list[tuple[str, dict]]:
+    saved = torch.load(path, weights_only=False)["residuals"]
+    return [(f"round {r['round']} client {i % 10}", r["state"]) for i, r in enumerate(saved)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--residuals", help="residuals saved by link_residuals.py (default: train offline)")
+    args = parser.parse_args()
+    residuals = link_residuals(args.residuals) if args.residuals else offline_residuals()
     dense = measure(residuals[0][1], sparsity=0.0, bits=32)["dense_bytes"]
     settings = {
         "per tensor, median (paper)": dict(sparsity=0.99, bits=1),
@@ -69,8 +86,8 @@ def main() -> None:
                 f"| {c} | {mean:.0f} | {mean / mean_bound:.3f} | {dense / mean:.0f}x | {dense / mean / PAPER_RATIO:.2f} |"
             )
         print()
-    print("### Sparsity sweep, per tensor, median, default coder (context) vs golomb, round 3 res1\n")
-    state = dict(residuals)["round 3 res1"]
+    print(f"### Sparsity sweep, per tensor, median, default coder (context) vs golomb, {residuals[min(len(residuals) - 1, 4)][0]}\n")
+    state = residuals[min(len(residuals) - 1, 4)][1]
     print(
         "| sparsity | bound B | context B | context / bound | golomb B | golomb / bound | compression (context) |"
     )

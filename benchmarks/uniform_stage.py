@@ -1,64 +1,53 @@
 """Bytes vs residual error of the uplink stages on residuals of a real ResFed run.
 
-Runs Res-1 (uplink 99 % + 1 bit, downlink lossless) for 4 rounds on the test suite's tiny
-problem (tests/federation_helpers.py: 4 clients, LeNet-5, synthetic 28x28 images), keeps
-every uplink residual of rounds 1-4 (16 residuals, what the senders coded), and codes each
-one with every stage: mean message bytes and mean relative squared error
-sum((r_hat - r)^2) / sum(r^2). Usage: PYTHONPATH=$PWD python benchmarks/uniform_stage.py
+Codes every residual saved by link_residuals.py (what a run's uplink senders coded) with
+every stage: mean message bytes and mean relative squared error
+sum((r_hat - r)^2) / sum(r^2) over the float tensors. Usage:
+
+  PYTHONPATH=$PWD python benchmarks/link_residuals.py RUN_JSON DATA PARTITION res.pt
+  PYTHONPATH=$PWD python benchmarks/uniform_stage.py res.pt [--every 5]
 """
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
+import argparse
 
 import numpy as np
+import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from federation_helpers import make_federation  # noqa: E402
+from resfed.codec import CodecConfig, DeepCodec, MessageCodec, MessageContext, UniformCodec, layout_of
 
-from resfed import state as st  # noqa: E402
-from resfed.codec import CodecConfig, DeepCodec, MessageContext, UniformCodec, layout_of  # noqa: E402
-from resfed.link import LinkEnd  # noqa: E402
-
-STAGES = [
-    ("top-k 99 % + 1 bit (paper)", DeepCodec(CodecConfig())),
-    ("top-k 90 % + 1 bit", DeepCodec(CodecConfig(sparsity=0.9))),
-    *[(f"uniform {b} bit/entry, dead zone {z}", UniformCodec(b, z)) for b in (0.1, 0.25, 0.5, 1.0) for z in (0.75, 1.5)],
+STAGES: list[tuple[str, MessageCodec]] = [
+    ("top-k 99 % + 1 bit per tensor (paper)", DeepCodec(CodecConfig())),
+    ("top-k 90 % + 1 bit per tensor", DeepCodec(CodecConfig(sparsity=0.9))),
+    ("top-k 99 % + 1 bit global", DeepCodec(CodecConfig(scope="global"))),
+    ("top-k 97 % + 1 bit global", DeepCodec(CodecConfig(sparsity=0.97, scope="global"))),
+    *[(f"uniform {b} bit/entry, step per tensor", UniformCodec(b, scope="tensor")) for b in (0.05, 0.1)],
+    *[(f"uniform {b} bit/entry", UniformCodec(b)) for b in (0.025, 0.05, 0.1, 0.2, 0.5)],
 ]
 
 
-def uplink_residuals(rounds: int = 4) -> list[st.State]:
-    """The residuals the lossy uplink senders coded."""
-    captured, send = [], LinkEnd.send
-
-    def recording(end: LinkEnd, model: st.State, anchor: st.State, round_index: int):  # noqa: ANN202
-        if end.settings.predictor == "trajectory" and not end._is_warmup() and not end.settings.codec.lossless:
-            captured.append(st.sub(model, end._prediction(anchor)))
-        return send(end, model, anchor, round_index)
-
-    LinkEnd.send = recording
-    try:
-        make_federation({"method": "resfed", "order": 1, "ul": {"sparsity": 0.99, "bits": 1}}).run(rounds)
-    finally:
-        LinkEnd.send = send
-    return captured
+def relative_error(residual: dict[str, torch.Tensor], out: dict[str, torch.Tensor]) -> float:
+    floats = [k for k in residual if residual[k].is_floating_point()]
+    error = sum(float(((out[k] - residual[k]) ** 2).sum()) for k in floats)
+    return error / sum(float((residual[k] ** 2).sum()) for k in floats)
 
 
 def main() -> None:
-    residuals = uplink_residuals()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("residuals", help="a file written by link_residuals.py")
+    parser.add_argument("--every", type=int, default=5, help="code every n-th saved residual")
+    args = parser.parse_args()
+    residuals = [r["state"] for r in torch.load(args.residuals, weights_only=False)["residuals"]][:: args.every]
     print(f"{len(residuals)} uplink residuals\n\n| stage | bytes (mean) | relative squared error (mean) |\n|---|---|---|")
     for name, codec in STAGES:
         sizes, errors = [], []
         for residual in residuals:
             context = MessageContext(layout_of(residual), 3, 2)
             data = codec.encode(residual, context)
-            out = codec.decode(data, context)
-            floats = [k for k in residual if residual[k].is_floating_point()]
-            error = sum(float(((out[k] - residual[k]) ** 2).sum()) for k in floats)
             sizes.append(len(data))
-            errors.append(error / sum(float((residual[k] ** 2).sum()) for k in floats))
-        print(f"| {name} | {np.mean(sizes):.0f} | {np.mean(errors):.3f} |")
+            errors.append(relative_error(residual, codec.decode(data, context)))
+        print(f"| {name} | {np.mean(sizes):.0f} | {np.mean(errors):.3f} |", flush=True)
 
 
 if __name__ == "__main__":

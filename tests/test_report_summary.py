@@ -35,3 +35,21 @@ def test_writes_csv_and_markdown(tmp_path):
 def test_missing_baseline_is_an_error(tmp_path):
     with pytest.raises(ValueError, match="baseline variant 'fedavg'"):
         build_summary(_runs(tmp_path), "fedavg")
+
+
+def test_volume_spread_over_seeds_and_times_less_than_the_baseline(tmp_path):
+    # Arrange: the baseline reaches the target in round 2; resfed in round 3 (seed 0) and 4 (seed 1)
+    runs = _runs(tmp_path)
+    runs.append(load_run(write_synthetic_run(
+        tmp_path, method="resfed", variant="resfed", seed=1, accuracy=(0.4, 0.7, 0.8, 0.86),
+        ul_bytes_per_client=10, dl_bytes_per_client=40, info={"n_clients": 2})))
+    # Execute
+    table = build_summary(runs, "baseline").set_index("variant")
+    # Assert: mean and sample std over seeds; the baseline's volume over the method's
+    ul = [3 * 10 * 8 / 1e6, 4 * 10 * 8 / 1e6]
+    assert table.loc["resfed", "ul_mb_to_target"] == pytest.approx(sum(ul) / 2)
+    assert table.loc["resfed", "ul_mb_to_target_std"] == pytest.approx(abs(ul[0] - ul[1]) / 2**0.5)
+    assert table.loc["resfed", "rounds_to_target_std"] == pytest.approx(2**-0.5)
+    assert table.loc["resfed", "ul_volume_vs_baseline"] == pytest.approx((2 * 1000 * 8 / 1e6) / (sum(ul) / 2))
+    assert table.loc["baseline", "dl_volume_vs_baseline"] == 1
+    assert "(57.14x less)" in summary_markdown(build_summary(runs, "baseline"))

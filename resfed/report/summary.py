@@ -2,9 +2,10 @@
 
 Per (dataset, partition, variant), over seeds: bytes per client and round in each
 direction, the compression ratio against the baseline variant (UL + DL bytes per round),
-accuracy after the last round all seeds completed, rounds and volume to the target, and
-wall seconds per round (training, coding and evaluation together) relative to the
-baseline's, as the compute overhead.
+accuracy after the last round all seeds completed, rounds and volume to the target (mean
+± sample std over the seeds that reached it), how many times less volume to the target
+than the baseline each direction needs, and wall seconds per round (training, coding and
+evaluation together) relative to the baseline's, as the compute overhead.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from resfed.atomic import atomic_write_text
 
 from ._io import with_suffix
 from .runs import Run, rounds_to_target, volume_to_target
-from .table1 import format_rounds, seed_count
+from .table1 import format_mb_spread, rounds_spread, seed_count
 from .table_view import TableView
 
 
@@ -58,8 +59,11 @@ def build_summary(runs: Sequence[Run], baseline: str) -> pd.DataFrame:
         final_round=("final_round", "min"),
         final_accuracy=("final_accuracy", "mean"),
         rounds_to_target=("rounds_to_target", "mean"),
+        rounds_to_target_std=("rounds_to_target", "std"),
         ul_mb_to_target=("ul_mb_to_target", "mean"),
+        ul_mb_to_target_std=("ul_mb_to_target", "std"),
         dl_mb_to_target=("dl_mb_to_target", "mean"),
+        dl_mb_to_target_std=("dl_mb_to_target", "std"),
         seconds_per_round=("seconds_per_round", "mean"),
     ).reset_index()
     base = table[table["variant"] == baseline].set_index(["dataset", "partition"])
@@ -68,8 +72,19 @@ def build_summary(runs: Sequence[Run], baseline: str) -> pd.DataFrame:
     cell = pd.MultiIndex.from_frame(table[["dataset", "partition"]])
     base_bytes = (base["ul_bytes_per_round"] + base["dl_bytes_per_round"]).reindex(cell).to_numpy()
     table["ratio_vs_baseline"] = base_bytes / (table["ul_bytes_per_round"] + table["dl_bytes_per_round"])
+    for direction in ("ul", "dl"):
+        volume = f"{direction}_mb_to_target"
+        table[f"{direction}_volume_vs_baseline"] = base[volume].reindex(cell).to_numpy() / table[volume]
     table["time_vs_baseline"] = table["seconds_per_round"] / base["seconds_per_round"].reindex(cell).to_numpy()
     return table
+
+
+def _volume(mean: float, std: float, times_less: float) -> str:
+    """``0.144 ± 0.008 (2.10x less)`` against the baseline; ``—`` when no seed reached the target."""
+    if pd.isna(mean):
+        return "—"
+    ratio = "" if pd.isna(times_less) else f" ({times_less:.2f}x less)"
+    return format_mb_spread(mean, std) + ratio
 
 
 def _view(table: pd.DataFrame) -> TableView:
@@ -80,16 +95,18 @@ def _view(table: pd.DataFrame) -> TableView:
     rows = [
         [r.dataset, r.partition, r.variant, f"{r.ul_bytes_per_round:,.0f}", f"{r.dl_bytes_per_round:,.0f}",
          f"{r.ratio_vs_baseline:.1f}x", f"{100 * r.final_accuracy:.2f} % (round {r.final_round})",
-         ("not reached" if pd.isna(r.rounds_to_target) else format_rounds(r.rounds_to_target))
+         ("not reached" if pd.isna(r.rounds_to_target) else rounds_spread(r.rounds_to_target, r.rounds_to_target_std))
          + f" {seed_count(r.reached, r.seeds)}",
-         "—" if pd.isna(r.ul_mb_to_target) else f"{r.ul_mb_to_target:.3f}",
-         "—" if pd.isna(r.dl_mb_to_target) else f"{r.dl_mb_to_target:.3f}",
+         _volume(r.ul_mb_to_target, r.ul_mb_to_target_std, r.ul_volume_vs_baseline),
+         _volume(r.dl_mb_to_target, r.dl_mb_to_target_std, r.dl_volume_vs_baseline),
          f"{r.seconds_per_round:.2f}", f"{r.time_vs_baseline:.2f}x"]
         for r in table.itertuples()
     ]
     note = ("Bytes per client and round (mean over rounds and seeds); ratio = baseline's UL+DL bytes "
-            "per round / the method's; volumes to target in Mb = 10^6 bits per client; time = wall "
-            "seconds per round (training, coding, evaluation) against the baseline's.")
+            "per round / the method's; rounds and volumes to target: mean ± sample std over the seeds "
+            "that reached it, volumes in Mb = 10^6 bits per client, (x less) = the baseline's mean "
+            "volume / the method's; time = wall seconds per round (training, coding, evaluation) "
+            "against the baseline's.")
     return TableView("Methods at a glance", header, rows, note)
 
 

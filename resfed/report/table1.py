@@ -237,7 +237,8 @@ def format_rounds(x: float) -> str:
     return f"{x:.0f}" if float(x).is_integer() else f"{x:.1f}"
 
 
-def _rounds_spread(mean: float, std: float) -> str:
+def rounds_spread(mean: float, std: float) -> str:
+    """``9.8 ± 0.8``; a single value without its spread."""
     return format_rounds(mean) if math.isnan(std) else f"{format_rounds(mean)} ± {std:.1f}"
 
 
@@ -331,7 +332,7 @@ def build_table1(runs: Sequence[Run], roles: Mapping[str, str] | None = None,
                                  if paper and role == "baseline" else math.nan),
                 "cv_text": _text(cv_mean, cv_std, n_reached, n_seeds),
                 "br_text": _pct(br),
-                "rounds_text": _text(r_mean, r_std, n_reached, n_seeds, spread=_rounds_spread),
+                "rounds_text": _text(r_mean, r_std, n_reached, n_seeds, spread=rounds_spread),
             })
     return pd.DataFrame(rows, columns=_COLUMNS)
 

@@ -10,7 +10,8 @@ Both ends of a link hold bit-identical states and a lossless downlink gives ever
 the same global model, so every model state (a mapping of names to tensors) is stored
 once, keyed by its digest. On load every stored state is hashed again and compared with
 its key, so a damaged checkpoint (one flipped bit in any model) is refused instead of
-resumed; so is one written by a different run (spec, data or partition), or a file that
+resumed; so is one written by a different run (spec, data or partition) or by other
+code or library versions (the package's source digest, torch, numpy...), or a file that
 cannot be read at all. Each error names the file and how to start the run afresh.
 """
 
@@ -28,6 +29,7 @@ import torch
 from resfed import state as st
 from resfed.atomic import atomic_open
 from resfed.config import spec_hash
+from resfed.log import code_digest, package_versions
 from resfed.federation import Federation
 from resfed.records import RoundRecord
 
@@ -129,6 +131,15 @@ def load(path: str | Path, federation: Federation, identity: Mapping[str, str]) 
 
 
 def run_identity(spec: Mapping[str, Any], data_checksum: str, partition_hash: str) -> dict[str, str]:
-    """What a checkpoint must match to be resumed: the run spec (less how often to checkpoint), data, partition."""
+    """What a checkpoint must match to be resumed: the run spec (less how often to checkpoint),
+    data, partition, and the code and library versions that compute the rounds (a run
+    resumed under other code would mix two programs' rounds in one rounds.csv)."""
     relevant = {key: value for key, value in spec.items() if key != "checkpoint_every"}
-    return {"spec_hash": spec_hash(relevant), "data_checksum": data_checksum, "partition_hash": partition_hash}
+    versions = package_versions()
+    return {
+        "spec_hash": spec_hash(relevant),
+        "data_checksum": data_checksum,
+        "partition_hash": partition_hash,
+        "code_digest": code_digest(),
+        "libraries": ", ".join(f"{name} {versions[name]}" for name in sorted(versions)),
+    }

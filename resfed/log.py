@@ -6,6 +6,7 @@ so an interrupted job never leaves a half-written rounds.csv or run.json behind.
 
 from __future__ import annotations
 
+import hashlib
 import platform
 import subprocess
 from collections.abc import Iterable
@@ -46,6 +47,16 @@ def git_state() -> dict[str, Any]:
     return {"git_commit": commit, "git_dirty": bool(dirty)}
 
 
+def code_digest() -> str:
+    """A digest of the package's source files (.py, .yaml): what a resumed run must share
+    with the run that wrote its checkpoint, with or without git."""
+    package = Path(resfed.__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(p for pattern in ("*.py", "*.yaml") for p in package.rglob(pattern)):
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
 def package_versions() -> dict[str, str | None]:
     """Installed versions of RESULT_PACKAGES and of Python (None: not installed)."""
     versions: dict[str, str | None] = {}
@@ -62,6 +73,7 @@ def provenance(device: str) -> dict[str, Any]:
     return {
         "package_version": resfed.__version__,
         **git_state(),
+        "code_digest": code_digest(),
         "torch_version": torch.__version__,
         "python_version": platform.python_version(),
         "package_versions": package_versions(),

@@ -58,3 +58,16 @@ def test_identical_states_are_stored_once(saved):
     payload = torch.load(saved, weights_only=True)
     assert all(st.digest(state) == key for key, state in payload["states"].items())
     assert len(payload["states"]) < 4 * 6  # far fewer than the states the endpoints hold
+
+
+def test_a_checkpoint_written_by_other_code_is_refused(saved, monkeypatch):
+    # Prepare: this run's identity as the pipeline builds it, once with the package's code and once with other code
+    identity = checkpoint.run_identity({"seed": 0, "checkpoint_every": 5}, "d", "p")
+    path = saved.parent.parent / "code.ckpt" / "state.pt"
+    federation = make_federation(VARIANT)
+    checkpoint.save(path, federation, federation.run(1), identity)
+    monkeypatch.setattr(checkpoint, "code_digest", lambda: "0" * 16)
+    # Execute / Assert: the digest of the package's sources is part of the identity
+    assert checkpoint.run_identity({"seed": 0}, "d", "p")["code_digest"] == "0" * 16
+    with pytest.raises(checkpoint.CheckpointMismatch, match=f"code_digest {identity['code_digest']} .this run: 0{{16}}"):
+        checkpoint.load(path, make_federation(VARIANT), checkpoint.run_identity({"seed": 0}, "d", "p"))

@@ -102,9 +102,17 @@ def _cmd_table1(args: argparse.Namespace) -> None:
 def _cmd_figure(args: argparse.Namespace) -> None:
     from resfed.report.figure_kinds import draw_figure
 
-    labels = dict(label.split("=", 1) for label in args.label)
     draw_figure(args.kind, _load_runs(args.runs), args.out, at_round=args.at_round, budget_mb=args.budget_mb,
-                labels=labels)
+                labels=_labels(args))
+
+
+def _labels(args: argparse.Namespace) -> dict[str, str]:
+    return dict(label.split("=", 1) for label in args.label)
+
+
+def _add_labels(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--label", action="append", default=[], metavar="VARIANT=TEXT",
+                   help="display name of a variant (repeatable; default: the variant name)")
 
 
 def _cmd_audit(args: argparse.Namespace) -> None:
@@ -118,7 +126,7 @@ def _cmd_audit(args: argparse.Namespace) -> None:
 def _cmd_summary(args: argparse.Namespace) -> None:
     from resfed.report.summary import build_summary, summary_markdown, write_summary
 
-    table = build_summary(_load_runs(args.runs), args.baseline)
+    table = build_summary(_load_runs(args.runs), args.baseline, _labels(args))
     write_summary(table, args.out)
     print(summary_markdown(table))
 
@@ -216,7 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("summary", help="per-method table: bytes, ratio vs a baseline, accuracy, volume to target, time")
     p.add_argument("--runs", nargs="+", required=True, help="run directories")
     p.add_argument("--baseline", required=True, help="variant the others are compared against")
-    p.add_argument("--out", required=True, help="output prefix (writes .csv and .md)")
+    p.add_argument("--out", required=True, help="output prefix (writes .csv, .md and .html)")
+    _add_labels(p)
     p.set_defaults(func=_cmd_summary)
 
     p = sub.add_parser("figure", help="accuracy vs round, vs cumulative volume, or vs sparsity (PNG + PDF)")
@@ -225,8 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--at-round", type=int, default=None, help="sparsity figures: accuracy at this round")
     p.add_argument("--budget-mb", type=float, default=None, help="sparsity figures: accuracy within this budget")
     p.add_argument("--runs", nargs="+", required=True, help="run directories")
-    p.add_argument("--label", action="append", default=[], metavar="VARIANT=TEXT",
-                   help="legend name of a variant (repeatable; default: the variant name)")
+    _add_labels(p)
     p.add_argument("--out", required=True, help="output prefix (writes .png, .pdf and .html)")
     p.set_defaults(func=_cmd_figure)
     return parser

@@ -139,4 +139,4 @@ def test_the_report_shows_table1_and_captions_in_place(tiny):
     assert f"<td>Baseline</td><td>CV (Mb)</td><td>{mb:#.3g} (n=1)</td>" in page
     assert f"<td>Baseline</td><td>Rounds</td><td>{first['round']} (n=1)</td>" in page
     assert "<figcaption>Test accuracy of the global model after each round" in pages["accuracy-round.html"]
-    assert "<td>resfed-ul</td>" in pages["table1-summary.html"]
+    assert "<td>ResFed UL</td>" in pages["table1-summary.html"]  # the variant's label

@@ -53,3 +53,9 @@ def test_volume_spread_over_seeds_and_times_less_than_the_baseline(tmp_path):
     assert table.loc["resfed", "ul_volume_vs_baseline"] == pytest.approx((2 * 1000 * 8 / 1e6) / (sum(ul) / 2))
     assert table.loc["baseline", "dl_volume_vs_baseline"] == 1
     assert "(57.14x less)" in summary_markdown(build_summary(runs, "baseline"))
+
+
+def test_variants_show_their_labels(tmp_path):
+    table = build_summary(_runs(tmp_path), "baseline", {"resfed": "ResFed (Res-1)"})
+    assert list(table["label"]) == ["baseline", "ResFed (Res-1)"]
+    assert "| ResFed (Res-1) |" in summary_markdown(table) and "| baseline |" in summary_markdown(table)

@@ -11,7 +11,7 @@ evaluation together) relative to the baseline's, as the compute overhead.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -45,8 +45,9 @@ def _per_run(run: Run) -> dict[str, object]:
     }
 
 
-def build_summary(runs: Sequence[Run], baseline: str) -> pd.DataFrame:
-    """One row per (dataset, partition, variant), means over seeds, ratios against `baseline`."""
+def build_summary(runs: Sequence[Run], baseline: str, labels: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """One row per (dataset, partition, variant), means over seeds, ratios against `baseline`;
+    `labels` names variants for readers (a variant without one shows its name)."""
     if not runs:
         raise ValueError("no runs to summarise")
     per_run = pd.DataFrame([_per_run(r) for r in runs])
@@ -66,6 +67,7 @@ def build_summary(runs: Sequence[Run], baseline: str) -> pd.DataFrame:
         dl_mb_to_target_std=("dl_mb_to_target", "std"),
         seconds_per_round=("seconds_per_round", "mean"),
     ).reset_index()
+    table.insert(3, "label", [(labels or {}).get(variant, variant) for variant in table["variant"]])
     base = table[table["variant"] == baseline].set_index(["dataset", "partition"])
     if base.empty:
         raise ValueError(f"baseline variant {baseline!r} has no runs among {sorted(table['variant'].unique())}")
@@ -93,7 +95,7 @@ def _view(table: pd.DataFrame) -> TableView:
               "accuracy (last round)", "rounds to target", "UL Mb to target", "DL Mb to target",
               "s/round", "time vs baseline"]
     rows = [
-        [r.dataset, r.partition, r.variant, f"{r.ul_bytes_per_round:,.0f}", f"{r.dl_bytes_per_round:,.0f}",
+        [r.dataset, r.partition, r.label, f"{r.ul_bytes_per_round:,.0f}", f"{r.dl_bytes_per_round:,.0f}",
          f"{r.ratio_vs_baseline:.1f}x", f"{100 * r.final_accuracy:.2f} % (round {r.final_round})",
          ("not reached" if pd.isna(r.rounds_to_target) else rounds_spread(r.rounds_to_target, r.rounds_to_target_std))
          + f" {seed_count(r.reached, r.seeds)}",

@@ -154,16 +154,21 @@ onstart:
         shell(f"resfed check-data --root {config['data_root']} --datasets {' '.join(datasets_to_prepare())}")
 
 
+def label_options(wildcards):
+    """--label VARIANT=TEXT for every variant of the experiment that has a label."""
+    experiment = config["experiments"][wildcards.experiment]
+    return " ".join(
+        "--label " + shlex.quote(f"{name}={variant['label']}")
+        for name, variant in config["variants"].items()
+        if name in experiment["variants"] and "label" in variant
+    )
+
+
 def figure_options(wildcards):
     """--at-round / --budget-mb of the sparsity figures, and every variant's legend label."""
     experiment = config["experiments"][wildcards.experiment]
     options = [f"--{key.replace('_', '-')} {experiment[key]}" for key in ("at_round", "budget_mb") if experiment[key]]
-    options += [
-        "--label " + shlex.quote(f"{name}={variant['label']}")
-        for name, variant in config["variants"].items()
-        if name in experiment["variants"] and "label" in variant
-    ]
-    return " ".join(options)
+    return " ".join([*options, label_options(wildcards)])
 
 
 def summary_baseline(wildcards):

@@ -81,7 +81,8 @@ rule summary:
         runs=experiment_run_dirs,
         baseline=summary_baseline,
         prefix=subpath(output.csv, strip_suffix=".csv"),
+        labels=label_options,
     conda:
         "../envs/resfed.yaml"
     shell:
-        "resfed summary --runs {params.runs} --baseline {params.baseline} --out {params.prefix} > {log} 2>&1"
+        "resfed summary --runs {params.runs} --baseline {params.baseline} {params.labels} --out {params.prefix} > {log} 2>&1"

@@ -23,11 +23,19 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..errors import MessageError
+from ..frame import FrameHeader, f32_array, pack_frame, raw_tensor, read_f32, unpack_exactly
 from ..layout import payload_dtype
 from ..message import MessageCodec, MessageContext
-from ..rangecoding import Encoder, put_histogram_coded
+from ..rangecoding import (
+    Encoder,
+    check_exhausted,
+    get_histogram_coded,
+    put_histogram_coded,
+    stream_bytes,
+    stream_decoder,
+)
 from ..registry import register_codec
-from ..scaled_levels import pack_scaled_levels, unpack_scaled_levels
 
 KIND = 1
 
@@ -70,11 +78,32 @@ class QSGDCodec(MessageCodec):
             norms.append(np.float32(norm))
             if norm:
                 put_histogram_coded(table, encoder, levels + self.levels)
-        return pack_scaled_levels(norms, table, encoder, raw, context, KIND)
+        sections = [f32_array(np.array(norms, dtype=np.float32)), bytes(table), stream_bytes(encoder), *raw]
+        return pack_frame(sections, context.layout, FrameHeader(context.method_id, KIND, context.round_index))
 
     def decode(self, data: bytes | bytearray | memoryview, context: MessageContext) -> dict[str, torch.Tensor]:
-        def values(symbols: np.ndarray, norm: np.float32, _: str) -> np.ndarray:
-            return norm * (symbols - self.levels).astype(np.float32) / np.float32(self.levels)
-
-        return unpack_scaled_levels(data, context, KIND, "norm", 2 * self.levels, values)
+        layout = context.layout
+        floats = [spec for spec in layout if spec.is_float]
+        names = ("norms", "table", "stream") + tuple(f"raw {spec.name}" for spec in layout if not spec.is_float)
+        norm_bytes, table, stream, *raw = unpack_exactly(
+            data, layout, FrameHeader(context.method_id, KIND, context.round_index), names
+        )
+        norms = read_f32(norm_bytes, len(floats), "norms")
+        if (norms < 0).any():
+            raise MessageError(f"negative norm {norms.min()}")
+        decoder, pos, out, raw_sections = stream_decoder(stream), 0, {}, iter(raw)
+        norm_of = dict(zip((spec.name for spec in floats), norms))
+        for spec in layout:
+            if not spec.is_float:
+                out[spec.name] = raw_tensor(next(raw_sections), spec)
+                continue
+            flat = np.zeros(spec.numel, dtype=np.float32)
+            if norm_of[spec.name]:
+                symbols, pos = get_histogram_coded(table, pos, decoder, spec.numel, 2 * self.levels, spec.name)
+                flat = norm_of[spec.name] * (symbols - self.levels).astype(np.float32) / np.float32(self.levels)
+            out[spec.name] = torch.from_numpy(flat.reshape(spec.shape)).to(spec.dtype).to(context.device)
+        if pos != len(table):
+            raise MessageError(f"level table has {len(table) - pos} bytes left over")
+        check_exhausted(decoder)
+        return out
 

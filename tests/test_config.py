@@ -108,9 +108,9 @@ def test_summary_baseline_must_be_a_variant_of_the_experiment():
 
 METHOD_KEYS = {
     "fedavg": set(),
-    "weights": {"ul", "dl", "buffers"},
+    "weights": {"ul", "dl", "buffers", "error_feedback"},
     "gradients": {"ul", "dl", "buffers", "error_feedback"},
-    "resfed": {"order", "formula", "warmup", "ul", "dl", "buffers", "dl_anchor"},
+    "resfed": {"order", "formula", "warmup", "ul", "dl", "buffers", "error_feedback", "dl_anchor"},
     "fedsz": {"fedsz"},
     "fedpm": {"fedpm"},
     "igc": {"igc"},

@@ -79,7 +79,7 @@ def test_link_and_method_defaults_are_the_schema_defaults():
     resfed_keys = DEFS["method_resfed"]["properties"]
     link_keys = {"order", "formula", "warmup"}
     assert _field_defaults(LinkSettings, link_keys) == _defaults({k: resfed_keys[k] for k in link_keys})
-    assert LinkSettings().error_feedback == DEFS["method_gradients"]["properties"]["error_feedback"]["default"]
+    assert LinkSettings().error_feedback == DEFS["links"]["properties"]["error_feedback"]["default"]
     assert LinkStrategy.dl_anchor == resfed_keys["dl_anchor"]["default"]
     # a direction left out of the config (no default: null) is the lossless link
     assert "default" not in DEFS["links"]["properties"]["ul"] and LinkSettings().codec.lossless

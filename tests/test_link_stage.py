@@ -39,3 +39,21 @@ def test_the_stage_is_a_config_key_with_defaults():
         validate({**MINIMAL, "variants": {"baseline": {"method": "resfed", "ul": {"stage": "lattice"}}}})
     with pytest.raises(ValueError, match="unknown keys"):
         stage_codec({"stage": "uniform", "step": 0.1})
+
+
+def test_resfed_error_feedback_sends_what_the_last_message_left_out():
+    # Prepare: ResFed Res-1, the uniform uplink at 0.2 bits per entry, with and without error feedback
+    variant = {"method": "resfed", "order": 1, "ul": {"stage": "uniform", "bits_per_entry": 0.2}}
+    with_feedback = make_federation({**variant, "error_feedback": True})
+    without = make_federation(variant)
+    # Execute
+    records = with_feedback.run(3)
+    plain = without.run(3)
+    # Assert: in sync; the first messages are the same, the error they leave changes the second
+    sender = with_feedback.clients[0].ul_sender
+    assert sender.settings.error_feedback and not without.clients[0].ul_sender.settings.error_feedback
+    assert [r.sync_ok for r in records] == [True] * 3
+    assert any(float(e.abs().sum()) > 0 for e in sender.error.values())
+    assert without.clients[0].ul_sender.error is None
+    assert records[0].ul_digest_sender == plain[0].ul_digest_sender
+    assert records[1].ul_digest_sender != plain[1].ul_digest_sender

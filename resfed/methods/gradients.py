@@ -2,8 +2,8 @@
 
 Without error feedback this is mathematically ResFed's Res-0 (the stationary predictor):
 the update *is* the stationary residual. Error feedback (Seide et al., 2014; Karimireddy
-et al., 2019) adds the sender's accumulated compression error to the next update, which
-ResFed's synchronised trajectories do not do.
+et al., 2019) adds the sender's accumulated compression error to the next update (the `error_feedback`
+key of every link method; ResFed's synchronised trajectories do not need it, but may use it).
 """
 
 from __future__ import annotations
@@ -23,6 +23,5 @@ class Gradients(LinkStrategy):
 
     def __init__(self, variant: Mapping[str, Any], context: RunContext) -> None:
         super().__init__(variant, context)
-        feedback = bool(variant.get("error_feedback", False))
-        self.ul = link_settings(variant, "ul", predictor="trajectory", order=0, error_feedback=feedback)
-        self.dl = link_settings(variant, "dl", predictor="trajectory", order=0, error_feedback=feedback)
+        self.ul = link_settings(variant, "ul", predictor="trajectory", order=0)
+        self.dl = link_settings(variant, "dl", predictor="trajectory", order=0)

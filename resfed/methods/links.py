@@ -44,12 +44,14 @@ def _stage(codec_config: Mapping[str, Any] | None) -> str:
 
 def link_settings(variant: Mapping[str, Any], direction: str, **predictor: Any) -> LinkSettings:
     """Link settings of one direction from a variant config: lossless weights when its codec
-    is null; else its codec, the variant's `buffers` choice and the method's predictor."""
+    is null; else its codec, the variant's `buffers` and `error_feedback` choices and the
+    method's predictor."""
     codec_config = variant.get(direction)
     if codec_config is None:
         return LinkSettings()
     codec = CodecConfig.from_dict(_stage_keys(codec_config, "topk"))
-    return LinkSettings(codec=codec, buffers=variant.get("buffers", "exact"), **predictor)
+    feedback = bool(variant.get("error_feedback", False))
+    return LinkSettings(codec=codec, buffers=variant.get("buffers", "exact"), error_feedback=feedback, **predictor)
 
 
 def stage_codec(codec_config: Mapping[str, Any] | None) -> MessageCodec | None:

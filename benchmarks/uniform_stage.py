@@ -23,7 +23,11 @@ STAGES: list[tuple[str, MessageCodec]] = [
     ("top-k 99 % + 1 bit global", DeepCodec(CodecConfig(scope="global"))),
     ("top-k 97 % + 1 bit global", DeepCodec(CodecConfig(sparsity=0.97, scope="global"))),
     *[(f"uniform {b} bit/entry, step per tensor", UniformCodec(b, scope="tensor")) for b in (0.05, 0.1)],
-    *[(f"uniform {b} bit/entry", UniformCodec(b)) for b in (0.025, 0.05, 0.1, 0.2, 0.5)],
+    *[(f"uniform {b} bit/entry", UniformCodec(b)) for b in (0.025, 0.05, 0.1, 0.2, 0.5, 1.0)],
+    *[
+        (f"uniform {b} bit/entry, rate-distortion levels", UniformCodec(b, rate_distortion=True))
+        for b in (0.025, 0.05, 0.1, 0.2, 0.5, 1.0)
+    ],
 ]
 
 

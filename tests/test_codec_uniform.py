@@ -32,15 +32,17 @@ def _steps(data):
     return dict(zip(("fc.weight", "fc.bias", "zero"), np.frombuffer(steps, "<f4").tolist()))
 
 
+@pytest.mark.parametrize("rate_distortion", [True, False])
 @pytest.mark.parametrize("scope", ["global", "tensor"])
 @pytest.mark.parametrize("dead_zone", [0.5, 0.75, 1.5])
 @pytest.mark.parametrize("bits", [0.3, 1.0, 4.0])
-def test_every_entry_is_within_its_bound(bits, dead_zone, scope):
+def test_every_entry_is_within_its_bound(bits, dead_zone, scope, rate_distortion):
     # Execute
-    codec = UniformCodec(bits, dead_zone, scope)
+    codec = UniformCodec(bits, dead_zone, scope, rate_distortion)
     data, out = _roundtrip(codec)
     steps = _steps(data)
-    # Assert: nonzero levels within step/2, zeros within the dead zone; integers exact
+    # Assert: nonzero levels within step/2, zeros within the dead zone (or level 1's upper
+    # edge where the rate-distortion choice sets level-1 entries to 0); integers exact
     assert steps["zero"] == 0
     shared = max(steps.values())
     if scope == "global":  # one step, or 0 for a tensor whose levels are all 0
@@ -54,7 +56,8 @@ def test_every_entry_is_within_its_bound(bits, dead_zone, scope):
         error = np.abs(x.astype(np.float64) - y)
         nonzero = y != 0
         assert (error[nonzero] <= step / 2 * (1 + 1e-5)).all()
-        assert (error[~nonzero] <= dead_zone * step * (1 + 1e-5)).all()
+        zero_bound = dead_zone + 1 if rate_distortion else dead_zone
+        assert (error[~nonzero] <= zero_bound * step * (1 + 1e-5)).all()
         assert (np.sign(y) * np.sign(x) >= 0).all()
     assert out["zero"].abs().sum() == 0 and out["n"].item() == 3 and out["n"].dtype == torch.int64
 
@@ -88,6 +91,23 @@ def test_more_bits_give_less_error():
         _, out = _roundtrip(UniformCodec(bits))
         errors.append(float(((out["fc.weight"] - STATE["fc.weight"]) ** 2).sum()))
     assert errors == sorted(errors, reverse=True) and errors[-1] < errors[0] / 50
+
+
+@pytest.mark.parametrize("bits", [0.1, 0.3, 1.0])
+def test_the_rate_distortion_choice_leaves_less_error_in_the_same_budget(bits):
+    # Arrange: heavy-tailed (Laplace) rows of different scales, like real residuals
+    torch.manual_seed(0)
+    weight = torch.distributions.Laplace(0.0, 1.0).sample((64, 256)) * torch.logspace(-1, 0, 64)[:, None]
+    state = {"w": weight, "b": torch.distributions.Laplace(0.0, 1.0).sample((64,))}
+    context = MessageContext(layout_of(state), 3, 2)
+
+    def error(rate_distortion):
+        codec = UniformCodec(bits, rate_distortion=rate_distortion)
+        out = codec.decode(codec.encode(state, context), context)
+        return sum(float(((out[k] - state[k]) ** 2).sum()) for k in state)
+
+    # Assert: level-1 entries that cost more than they remove go, and a finer step gains more
+    assert error(True) < 0.99 * error(False)
 
 
 def test_the_same_payload_gives_the_same_bytes():

@@ -27,9 +27,8 @@ def _roundtrip(codec):
 
 
 def _steps(data):
-    """The steps a message sends, by float tensor name."""
-    steps = unpack_frame(data, LAYOUT, FrameHeader(3, KIND, 2), max_sections=5)[0]
-    return dict(zip(("fc.weight", "fc.bias", "zero"), np.frombuffer(steps, "<f4").tolist()))
+    """The steps a message sends: one for the state (global) or one per float tensor."""
+    return np.frombuffer(unpack_frame(data, LAYOUT, FrameHeader(3, KIND, 2), max_sections=5)[0], "<f4").tolist()
 
 
 @pytest.mark.parametrize("rate_distortion", [True, False])
@@ -43,13 +42,15 @@ def test_every_entry_is_within_its_bound(bits, dead_zone, scope, rate_distortion
     steps = _steps(data)
     # Assert: nonzero levels within step/2, zeros within the dead zone (or level 1's upper
     # edge where the rate-distortion choice sets level-1 entries to 0); integers exact
-    assert steps["zero"] == 0
-    shared = max(steps.values())
-    if scope == "global":  # one step, or 0 for a tensor whose levels are all 0
-        assert {steps["fc.weight"], steps["fc.bias"]} <= {0, shared}
+    if scope == "global":  # one step for the state
+        assert len(steps) == 1
+        step_of = dict.fromkeys(("fc.weight", "fc.bias"), steps[0])
+    else:  # one per float tensor, 0 for the all-zero one
+        assert len(steps) == 3 and steps[2] == 0
+        step_of = dict(zip(("fc.weight", "fc.bias"), steps))
     for name in ("fc.weight", "fc.bias"):
         x, y = STATE[name].numpy().ravel(), out[name].numpy().ravel()
-        step = shared if scope == "global" else steps[name]
+        step = step_of[name]
         if step == 0:  # a tensor too small for its share of the budget is sent as zeros
             assert scope == "tensor" and not y.any()
             continue
@@ -83,6 +84,18 @@ def test_one_step_for_the_state_leaves_less_error_than_a_step_per_tensor():
 
     # Assert: the shared step spends the budget on the large tensor
     assert error("global") < error("tensor") / 2
+
+
+def test_a_tensor_below_the_shared_step_costs_one_byte_and_decodes_to_zeros():
+    # Arrange: the bias a million times smaller than the weight
+    state = {**STATE, "fc.bias": STATE["fc.bias"] * 1e-6}
+    data = UniformCodec(0.5).encode(state, CONTEXT)
+    # Execute
+    out = UniformCodec(0.5).decode(data, CONTEXT)
+    # Assert: one step sent; the table ends with the counts 0 of the bias and the zero tensor
+    assert len(_steps(data)) == 1 and _steps(data)[0] > 0
+    assert not out["fc.bias"].any() and out["fc.weight"].any()
+    assert bytes(unpack_frame(data, LAYOUT, FrameHeader(3, KIND, 2), max_sections=5)[1][-2:]) == b"\0\0"
 
 
 def test_more_bits_give_less_error():
@@ -156,7 +169,8 @@ def test_negative_step_extra_words_and_overflow_are_refused():
 
 
 def test_bad_settings_and_payloads_are_refused():
-    for bad in ({"bits_per_entry": 0}, {"bits_per_entry": 40}, {"dead_zone": 0.2}, {"bits_per_entry": True}, {"scope": "row"}):
+    for bad in ({"bits_per_entry": 0}, {"bits_per_entry": 40}, {"dead_zone": 0.2}, {"bits_per_entry": True}, {"scope": "row"},
+                {"rate_distortion": "yes"}):
         with pytest.raises(ValueError, match="uniform"):
             UniformCodec(**bad)
     with pytest.raises(ValueError, match="non-finite"):

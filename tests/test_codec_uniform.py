@@ -169,8 +169,11 @@ def test_negative_step_extra_words_and_overflow_are_refused():
 
 
 def test_bad_settings_and_payloads_are_refused():
-    for bad in ({"bits_per_entry": 0}, {"bits_per_entry": 40}, {"dead_zone": 0.2}, {"bits_per_entry": True}, {"scope": "row"},
-                {"rate_distortion": "yes"}):
+    bad_settings = (
+        {"bits_per_entry": 0}, {"bits_per_entry": 40}, {"dead_zone": 0.2}, {"bits_per_entry": True}, {"scope": "row"},
+        {"rate_distortion": "yes"},
+    )
+    for bad in bad_settings:
         with pytest.raises(ValueError, match="uniform"):
             UniformCodec(**bad)
     with pytest.raises(ValueError, match="non-finite"):

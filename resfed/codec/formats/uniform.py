@@ -19,8 +19,9 @@ estimate), coarser steps until it fits. ``scope`` says where the budget applies:
 Quantiser, with the dead zone ``z`` (in steps, >= 0.5): an entry with ``|x| < z * step``
 is level 0; otherwise level ``k = floor(|x| / step - z) + 1`` with the sign of ``x``,
 recovered as ``sign * step * (z + k - 1/2)``. A nonzero level is within ``step / 2`` of its
-input, a zero within ``z * step`` (``(z + 1) * step`` under the rate-distortion choice); ``z = 0.5`` is the plain mid-tread quantiser, a wider
-dead zone zeroes more of a residual's many small entries for fewer bits.
+input, a zero within ``z * step`` (``(z + 1) * step`` under the rate-distortion choice);
+``z = 0.5`` is the plain mid-tread quantiser, a wider dead zone zeroes more of a
+residual's many small entries for fewer bits.
 
 Rate-distortion level choice (``rate_distortion``, off by default so that the volumes
 recorded in benchmarks/beyond.md are those of the default; encoder only, the format is
@@ -207,7 +208,9 @@ class UniformCodec(MessageCodec):
     ) -> tuple[list[np.float32], bytes, bytes, bytes]:
         """(steps sent, table, positions-and-signs stream, magnitudes stream) at ``steps``:
         a step of 0 for a tensor (``tensor``) or a state (``global``) whose levels are all 0."""
-        levels = [self.levels(values, shape, step) if step else None for (values, shape), step in zip(floats.values(), steps)]
+        levels = [
+            self.levels(values, shape, step) if step else None for (values, shape), step in zip(floats.values(), steps)
+        ]
         if self.scope == "global":
             coded = any(t is not None and t.idx.size for t in levels)
             sent = [steps[0] if coded else np.float32(0)] if steps else []

@@ -20,6 +20,7 @@ from resfed.predictors import WARMUPS, predict, sends_full_model, usable_order
 
 LOSSLESS = CodecConfig(sparsity=0.0, bits=32)
 BUFFERS = ("exact", "coded")
+TRAJECTORIES = ("recovered", "anchor")
 RAW_CAPABLE = (DeepCodec, UniformCodec)  # codecs with a `raw` set of entries sent exactly
 
 
@@ -31,6 +32,10 @@ class LinkSettings:
     residual to Eq. 8's prediction (order 0: the update w - anchor, i.e. gradients / Res-0).
     buffers: "exact" sends the float buffers (BatchNorm running statistics) as their
     values, losslessly; "coded" puts them through the lossy codec like weights (the paper's code).
+    trajectory: the updates Eq. 8 extrapolates: "recovered", the link's own recovered
+    updates (the paper), or "anchor", the steps between the anchors of successive transfers
+    (on the uplink, the global model's last steps: both ends hold them, and they average
+    every client's update, so they carry less of one client's noise than its own last update).
     """
 
     codec: CodecConfig = LOSSLESS
@@ -40,6 +45,7 @@ class LinkSettings:
     formula: str = "extrapolation"
     warmup: str = "full"
     error_feedback: bool = False
+    trajectory: str = "recovered"
 
     def __post_init__(self) -> None:
         if self.predictor not in ("zero", "trajectory"):
@@ -48,6 +54,8 @@ class LinkSettings:
             raise ValueError(f"buffers must be one of {BUFFERS}, got {self.buffers!r}")
         if self.warmup not in WARMUPS:
             raise ValueError(f"warmup must be one of {WARMUPS}, got {self.warmup!r}")
+        if self.trajectory not in TRAJECTORIES:
+            raise ValueError(f"trajectory must be one of {TRAJECTORIES}, got {self.trajectory!r}")
 
     @property
     def memory_bits(self) -> int:
@@ -67,6 +75,7 @@ class LinkEnd:
     history: deque = field(init=False)
     transfers: int = field(default=0, init=False)
     error: st.State | None = field(default=None, init=False)
+    last_anchor: st.State | None = field(default=None, init=False)  # under trajectory "anchor"
     last_digest: str = field(default="", init=False)
 
     def __post_init__(self) -> None:
@@ -77,6 +86,18 @@ class LinkEnd:
     def _is_warmup(self) -> bool:
         s = self.settings
         return s.predictor == "trajectory" and sends_full_model(s.warmup, s.order, self.transfers)
+
+    def _follows_anchors(self) -> bool:
+        s = self.settings
+        return s.predictor == "trajectory" and s.order > 0 and s.trajectory == "anchor"
+
+    def _observe_anchor(self, anchor: st.State) -> None:
+        """Under trajectory "anchor": the step from the last transfer's anchor to this one's
+        joins the trajectory (none before the second transfer: Res-0 then, as for "recovered")."""
+        if self._follows_anchors():
+            if self.last_anchor is not None:
+                self.history.append(st.sub(anchor, self.last_anchor))
+            self.last_anchor = st.clone(anchor)
 
     def _prediction(self, anchor: st.State) -> st.State:
         s = self.settings
@@ -115,7 +136,7 @@ class LinkEnd:
         recovered = {
             name: decoded[name].to(p) if name in exact else p + decoded[name].to(p) for name, p in prediction.items()
         }
-        if self.settings.predictor == "trajectory" and self.settings.order > 0:
+        if self.settings.predictor == "trajectory" and self.settings.order > 0 and not self._follows_anchors():
             self.history.append(st.sub(recovered, anchor))
         self.transfers += 1
         self.last_digest = st.digest(recovered)
@@ -123,6 +144,7 @@ class LinkEnd:
 
     def send(self, model: st.State, anchor: st.State, round_index: int) -> tuple[bytes, st.State]:
         """Code `model` for the receiver; return the bytes and the model the receiver will recover."""
+        self._observe_anchor(anchor)
         prediction = self._prediction(anchor)
         residual = st.sub(model, prediction)
         if self.settings.error_feedback and self.error is not None:
@@ -138,14 +160,16 @@ class LinkEnd:
 
     def receive(self, data: bytes, anchor: st.State, round_index: int) -> st.State:
         """Recover the sender's model from its bytes and the shared trajectory."""
+        self._observe_anchor(anchor)
         return self._recover(data, anchor, self._prediction(anchor), round_index)[0]
 
     def state_dict(self) -> dict[str, Any]:
-        """The trajectory, transfer count, error-feedback memory and last digest."""
+        """The trajectory, transfer count, error-feedback memory, last anchor and last digest."""
         return {
             "history": list(self.history),
             "transfers": self.transfers,
             "error": self.error,
+            "last_anchor": self.last_anchor,
             "last_digest": self.last_digest,
         }
 
@@ -154,4 +178,5 @@ class LinkEnd:
         self.history.extend(state["history"])
         self.transfers = state["transfers"]
         self.error = state["error"]
+        self.last_anchor = state["last_anchor"]
         self.last_digest = state["last_digest"]

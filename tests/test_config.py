@@ -110,7 +110,7 @@ METHOD_KEYS = {
     "fedavg": set(),
     "weights": {"ul", "dl", "buffers", "error_feedback"},
     "gradients": {"ul", "dl", "buffers", "error_feedback"},
-    "resfed": {"order", "formula", "warmup", "ul", "dl", "buffers", "error_feedback", "dl_anchor"},
+    "resfed": {"order", "formula", "warmup", "trajectory", "ul", "dl", "buffers", "error_feedback", "dl_anchor"},
     "fedsz": {"fedsz"},
     "fedpm": {"fedpm"},
     "igc": {"igc"},
@@ -118,7 +118,7 @@ METHOD_KEYS = {
 }
 COMMON_KEYS = {"method", "label", "rounds", "train", "value_snapshots", "rounds_after_target"}
 SAMPLE_VALUES = {"ul": {"sparsity": 0.99, "bits": 1}, "dl": None, "buffers": "coded", "error_feedback": True, "order": 1,
-                 "formula": "literal", "warmup": "full", "dl_anchor": "local", "fedsz": {}, "fedpm": {}, "igc": {}, "qsgd": {}}
+                 "formula": "literal", "warmup": "full", "trajectory": "anchor", "dl_anchor": "local", "fedsz": {}, "fedpm": {}, "igc": {}, "qsgd": {}}
 
 
 def _variant_config(variant):

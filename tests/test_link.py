@@ -31,6 +31,7 @@ def _drift(round_index):
         LinkSettings(codec=CodecConfig(sparsity=0.9, bits=32), predictor="trajectory", order=2),
         LinkSettings(codec=CodecConfig(sparsity=0.9, bits=1), predictor="trajectory", order=3, warmup="lower_order"),
         LinkSettings(codec=CodecConfig(sparsity=0.95, bits=1), predictor="trajectory", order=0, error_feedback=True),
+        LinkSettings(codec=CodecConfig(sparsity=0.99, bits=1), predictor="trajectory", order=1, trajectory="anchor"),
     ],
 )
 def test_both_ends_recover_identical_models(settings):
@@ -73,6 +74,23 @@ def test_linear_predictor_shrinks_the_residual_of_a_steady_drift():
     anchor = st.add(anchor, step)
     predicted = sender._prediction(anchor)
     assert torch.allclose(predicted["w"], anchor["w"] + 0.5)
+
+
+def test_anchor_trajectory_extrapolates_the_anchors_last_step_not_the_links_update():
+    """Under trajectory "anchor" the prediction is the anchor plus its step since the last
+    transfer, whatever the link itself recovered; before a second anchor it is Res-0."""
+    settings = LinkSettings(codec=CodecConfig(sparsity=0.0, bits=32), predictor="trajectory", order=1, trajectory="anchor")
+    sender, receiver = _pair(settings)
+    first, second = _drift(1), _drift(2)
+    assert st.digest(sender._prediction(first)) == st.digest(first)
+    data, _ = sender.send(_drift(5), first, 1)
+    receiver.receive(data, first, 1)
+    sender._observe_anchor(second)
+    receiver._observe_anchor(second)
+    for end in (sender, receiver):
+        torch.testing.assert_close(end._prediction(second)["w"], 2 * second["w"] - first["w"])
+    with pytest.raises(ValueError, match="trajectory"):
+        LinkSettings(trajectory="own")
 
 
 def test_error_feedback_accumulates_what_was_not_sent():

@@ -22,6 +22,7 @@ class ResFed(LinkStrategy):
             "order": int(variant.get("order", 1)),
             "formula": variant.get("formula", "extrapolation"),
             "warmup": variant.get("warmup", "full"),
+            "trajectory": variant.get("trajectory", "recovered"),
         }
         self.ul = link_settings(variant, "ul", **predictor)
         self.dl = link_settings(variant, "dl", **predictor)

@@ -57,3 +57,19 @@ def test_resfed_error_feedback_sends_what_the_last_message_left_out():
     assert without.clients[0].ul_sender.error is None
     assert records[0].ul_digest_sender == plain[0].ul_digest_sender
     assert records[1].ul_digest_sender != plain[1].ul_digest_sender
+
+
+def test_resfed_anchor_trajectory_stays_in_sync_and_predicts_from_the_global_steps():
+    # Prepare: Res-1 over the uniform uplink, predicting from the global model's steps
+    variant = {"method": "resfed", "order": 1, "ul": {"stage": "uniform", "bits_per_entry": 0.2}}
+    anchored = make_federation({**variant, "trajectory": "anchor"})
+    # Execute
+    records = anchored.run(3)
+    own = make_federation(variant).run(3)
+    # Assert: in sync; round 1 (Res-0 both ways) identical, then the predictions differ
+    assert [r.sync_ok for r in records] == [True] * 3
+    sender, receiver = anchored.clients[0].ul_sender, anchored.server.ul_receivers[0]
+    assert st.digest(sender.last_anchor) == st.digest(receiver.last_anchor)
+    assert st.digest(sender.history[-1]) == st.digest(receiver.history[-1])
+    assert records[0].ul_digest_sender == own[0].ul_digest_sender
+    assert records[1].ul_digest_sender != own[1].ul_digest_sender

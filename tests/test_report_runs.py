@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
@@ -121,3 +123,15 @@ def test_target_on_clients_reads_the_clients_mean_accuracy(run_dir):
     # Assert: the server's accuracies no longer decide; the clients' never reach the target
     assert run.accuracy_column == "client_accuracy_mean"
     assert rounds_to_target(run.rounds, run.target, run.accuracy_column) is None
+
+
+def test_digests_that_look_like_huge_exponents_are_read_as_text(run_dir):
+    # A real digest: pandas < 3 parses "137e7262668..." as a float and crashes (pandas#62617),
+    # so the load runs in a child process that reports either the digest or the crash.
+    df = pd.read_csv(run_dir / "rounds.csv", dtype=str)
+    df["ul_digest_sender"] = df["ul_digest_receiver"] = "137e72626681083f87e774c05e6384f5"
+    df.to_csv(run_dir / "rounds.csv", index=False)
+    code = f"from resfed.report import load_run; print(load_run({str(run_dir)!r}).rounds['ul_digest_sender'][0])"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "137e72626681083f87e774c05e6384f5"

@@ -21,7 +21,7 @@ To check the cumulative column itself: ``<dir>_bits_cum_per_client`` equals
 ``cumsum(<dir>_bytes) * 8 / N`` with N the number of ``<dir>_bytes_client*`` columns
 (the ``bytes_consistent`` column says whether it does). With pandas::
 
-    r = pd.read_csv(run_dir / "rounds.csv")
+    r = pd.read_csv(run_dir / "rounds.csv", dtype={c: str for c in DIGEST_COLUMNS})  # see runs.py
     row = r[r.test_accuracy >= target].iloc[0]
     cv_mb = row.ul_bits_cum_per_client / 1e6
 """

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from resfed.records import ROUND_COLUMNS
+from resfed.records import DIGEST_COLUMNS, ROUND_COLUMNS
 
 __all__ = [
     "REQUIRED_COLUMNS",
@@ -124,7 +124,9 @@ def _read_rounds(path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise RunFormatError(f"{path}: file not found")
     try:
-        df = pd.read_csv(path)
+        # digests as text: pandas < 3 parses one like "137e7262668..." as a float with a huge
+        # exponent and crashes the process (pandas-dev/pandas#62617)
+        df = pd.read_csv(path, dtype=dict.fromkeys(DIGEST_COLUMNS, str))
     except (pd.errors.EmptyDataError, pd.errors.ParserError) as exc:
         raise RunFormatError(f"{path}: cannot parse CSV: {exc}") from exc
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]

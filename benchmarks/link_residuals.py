@@ -13,6 +13,7 @@ every residual a lossy uplink sender coded (after warm-up): what `uniform_stage.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 
 import torch
@@ -24,19 +25,26 @@ from resfed.methods import builder
 from resfed.run import load_run
 
 
-def capture(spec: dict, data: str, partition: str, rounds: int) -> list[dict]:
-    """Residuals of rounds 1..rounds, each as {"round", "state"}, in the order sent."""
+def federation_of(spec: dict, data: str, partition: str) -> Federation:
+    """The in-process federation of a run spec, as `resfed train` builds it."""
     loaded = load_run(spec, data, partition)
-    federation = Federation(
+    return Federation(
         model=loaded.model, build=builder(spec["variant_spec"]), client_data=loaded.client_data,
         test_data=loaded.test_data, settings=loaded.settings, seed=int(spec["seed"]),
         fraction=spec["fraction"], send_initial_model=spec["send_initial_model"], batched=spec["batched"],
     )
+
+
+def capture(spec: dict, data: str, partition: str, rounds: int) -> list[dict]:
+    """Residuals of rounds 1..rounds, each as {"round", "state"}, in the order sent."""
+    federation = federation_of(spec, data, partition)
     captured, captured_rounds, send = [], [], LinkEnd.send
 
     def recording(end: LinkEnd, model: st.State, anchor: st.State, round_index: int):  # noqa: ANN202
         if end.settings.predictor == "trajectory" and not end._is_warmup() and not end.settings.codec.lossless:
-            residual = st.sub(model, end._prediction(anchor))
+            probe = copy.deepcopy(end)  # predicts as `send` will, without moving `end`'s trajectory
+            probe._observe_anchor(anchor)
+            residual = st.sub(model, probe._prediction(anchor))
             captured.append({"round": round_index, "state": {k: v.detach().cpu().clone() for k, v in residual.items()}})
         return send(end, model, anchor, round_index)
 

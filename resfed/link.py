@@ -34,8 +34,8 @@ class LinkSettings:
     values, losslessly; "coded" puts them through the lossy codec like weights (the paper's code).
     trajectory: the updates Eq. 8 extrapolates: "recovered", the link's own recovered
     updates (the paper), or "anchor", the steps between the anchors of successive transfers
-    (on the uplink, the global model's last steps: both ends hold them, and they average
-    every client's update, so they carry less of one client's noise than its own last update).
+    (on the uplink, the global model's last steps, which both ends hold: the federation's
+    last move rather than the client's own).
     """
 
     codec: CodecConfig = LOSSLESS
@@ -59,8 +59,11 @@ class LinkSettings:
 
     @property
     def memory_bits(self) -> int:
-        """Trajectory memory per end, in bits per model parameter (32 bits x T updates)."""
-        return 32 * self.order if self.predictor == "trajectory" else 0
+        """Trajectory memory per end, in bits per model parameter (32 bits x T updates, and
+        the last anchor under trajectory "anchor")."""
+        if self.predictor != "trajectory":
+            return 0
+        return 32 * (self.order + (self.trajectory == "anchor" and self.order > 0))
 
 
 @dataclass

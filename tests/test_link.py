@@ -91,6 +91,8 @@ def test_anchor_trajectory_extrapolates_the_anchors_last_step_not_the_links_upda
         torch.testing.assert_close(end._prediction(second)["w"], 2 * second["w"] - first["w"])
     with pytest.raises(ValueError, match="trajectory"):
         LinkSettings(trajectory="own")
+    # each end keeps the last anchor besides the T steps
+    assert settings.memory_bits == 64 and LinkSettings(predictor="trajectory", order=1).memory_bits == 32
 
 
 def test_error_feedback_accumulates_what_was_not_sent():

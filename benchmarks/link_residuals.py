@@ -70,13 +70,19 @@ def with_overrides(spec: dict, settings: list[str]) -> dict:
     return spec
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def run_parser(description: str) -> argparse.ArgumentParser:
+    """Arguments of a script that reruns a finished run: its run.json, data and partition."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("run_json")
     parser.add_argument("data")
     parser.add_argument("partition")
-    parser.add_argument("out")
     parser.add_argument("--rounds", type=int, default=10)
+    return parser
+
+
+def main() -> None:
+    parser = run_parser(__doc__.splitlines()[0])
+    parser.add_argument("out")
     parser.add_argument("--set", action="append", default=[])
     args = parser.parse_args()
     with open(args.run_json) as file:

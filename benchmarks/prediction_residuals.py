@@ -12,12 +12,11 @@ to the two order-1 predictions: the client's own last recovered update
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 
 import torch
-from link_residuals import federation_of
+from link_residuals import federation_of, run_parser
 
 from resfed import state as st
 from resfed.link import LinkEnd
@@ -55,12 +54,7 @@ def measure(spec: dict, data: str, partition: str, rounds: int) -> list[dict]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("run_json")
-    parser.add_argument("data")
-    parser.add_argument("partition")
-    parser.add_argument("--rounds", type=int, default=10)
-    args = parser.parse_args()
+    args = run_parser(__doc__.splitlines()[0]).parse_args()
     with open(args.run_json) as file:
         spec = json.load(file)["config"]
     torch.set_num_threads(int(spec["threads"]))

@@ -64,7 +64,8 @@ def test_a_run_that_stops_in_round_1_leaves_the_header_and_the_reason(inputs, tm
 
 def test_ctrl_c_ends_with_one_line_and_exit_130(inputs, tmp_path):
     spec, data, partition = inputs
-    slow = {**spec, "rounds": 50, "rounds_after_target": None, "checkpoint_every": 1}
+    # a cap far beyond what can finish between the first row and the signal, however fast the machine
+    slow = {**spec, "rounds": 5000, "rounds_after_target": None, "checkpoint_every": 1}
     out = tmp_path / "run"
     child = subprocess.Popen(
         [sys.executable, "-m", "resfed.cli", "train", "--spec", json.dumps(slow), "--data", str(data),

@@ -63,7 +63,12 @@ class LinkSettings:
         the last anchor under trajectory "anchor")."""
         if self.predictor != "trajectory":
             return 0
-        return 32 * (self.order + (self.trajectory == "anchor" and self.order > 0))
+        return 32 * (self.order + self.follows_anchors)
+
+    @property
+    def follows_anchors(self) -> bool:
+        """Whether the prediction extrapolates the anchors' steps (kept as the last anchor)."""
+        return self.predictor == "trajectory" and self.order > 0 and self.trajectory == "anchor"
 
 
 @dataclass
@@ -90,14 +95,10 @@ class LinkEnd:
         s = self.settings
         return s.predictor == "trajectory" and sends_full_model(s.warmup, s.order, self.transfers)
 
-    def _follows_anchors(self) -> bool:
-        s = self.settings
-        return s.predictor == "trajectory" and s.order > 0 and s.trajectory == "anchor"
-
     def _observe_anchor(self, anchor: st.State) -> None:
         """Under trajectory "anchor": the step from the last transfer's anchor to this one's
         joins the trajectory (none before the second transfer: Res-0 then, as for "recovered")."""
-        if self._follows_anchors():
+        if self.settings.follows_anchors:
             if self.last_anchor is not None:
                 self.history.append(st.sub(anchor, self.last_anchor))
             self.last_anchor = st.clone(anchor)
@@ -139,7 +140,7 @@ class LinkEnd:
         recovered = {
             name: decoded[name].to(p) if name in exact else p + decoded[name].to(p) for name, p in prediction.items()
         }
-        if self.settings.predictor == "trajectory" and self.settings.order > 0 and not self._follows_anchors():
+        if self.settings.predictor == "trajectory" and self.settings.order > 0 and not self.settings.follows_anchors:
             self.history.append(st.sub(recovered, anchor))
         self.transfers += 1
         self.last_digest = st.digest(recovered)

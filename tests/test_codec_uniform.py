@@ -1,5 +1,6 @@
 """The dead-zone uniform stage: error bounds per entry, the bit budget, and its bad inputs."""
 
+import dataclasses
 import zlib
 
 import numpy as np
@@ -9,7 +10,7 @@ from codec_checks import structured
 
 from resfed.codec import MessageContext, MessageError, UniformCodec, layout_of
 from resfed.codec.frame import FrameHeader, pack_frame, unpack_frame
-from resfed.codec.formats.uniform import KIND
+from resfed.codec.formats.uniform import CENTROID_MIN, CENTROID_SCALE, KIND
 
 STATE = {
     "fc.weight": structured((40, 60), 1) * 1e-3,
@@ -40,8 +41,9 @@ def test_every_entry_is_within_its_bound(bits, dead_zone, scope, rate_distortion
     codec = UniformCodec(bits, dead_zone, scope, rate_distortion)
     data, out = _roundtrip(codec)
     steps = _steps(data)
-    # Assert: nonzero levels within step/2, zeros within the dead zone (or level 1's upper
-    # edge where the rate-distortion choice sets level-1 entries to 0); integers exact
+    # Assert: nonzero levels within a step of their input (recovered at their group's
+    # centroid, inside their bins, to 1/256 step), zeros within the dead zone (or level 1's
+    # upper edge where the rate-distortion choice sets level-1 entries to 0); integers exact
     if scope == "global":  # one step for the state
         assert len(steps) == 1
         step_of = dict.fromkeys(("fc.weight", "fc.bias"), steps[0])
@@ -56,7 +58,7 @@ def test_every_entry_is_within_its_bound(bits, dead_zone, scope, rate_distortion
             continue
         error = np.abs(x.astype(np.float64) - y)
         nonzero = y != 0
-        assert (error[nonzero] <= step / 2 * (1 + 1e-5)).all()
+        assert (error[nonzero] <= step * (1 + 1 / 256) * (1 + 1e-5)).all()
         zero_bound = dead_zone + 1 if rate_distortion else dead_zone
         assert (error[~nonzero] <= zero_bound * step * (1 + 1e-5)).all()
         assert (np.sign(y) * np.sign(x) >= 0).all()
@@ -121,6 +123,27 @@ def test_the_rate_distortion_choice_leaves_less_error_in_the_same_budget(bits):
 
     # Assert: level-1 entries that cost more than they remove go, and a finer step gains more
     assert error(True) < 0.99 * error(False)
+
+
+@pytest.mark.parametrize("bits", [0.2, 1.0, 3.0])
+def test_centroids_leave_less_error_than_the_bins_midpoints(bits):
+    # Arrange: Laplace entries (peaked at 0, like residuals), levels at a step that fits the budget
+    torch.manual_seed(1)
+    values = torch.distributions.Laplace(0.0, 1.0).sample((64, 128)).reshape(-1).numpy()
+    codec = UniformCodec(bits)
+    step = codec.step([(values, (64, 128))])
+    levels = codec.levels(values, (64, 128), step)
+    midpoints = dataclasses.replace(levels, centroids=(CENTROID_SCALE, CENTROID_SCALE))
+
+    def error(levels):
+        return float(((codec.recover(levels, step) - values) ** 2).sum())
+
+    # Assert: the centroids move towards 0 (below the midpoint byte 128; level 1 always), and the
+    # error falls; a group below CENTROID_MIN entries stays at its midpoints
+    assert levels.centroids[0] < CENTROID_SCALE and levels.centroids[1] <= CENTROID_SCALE
+    assert error(levels) < 0.99 * error(midpoints)
+    few = codec.levels(values[: CENTROID_MIN * 2], (CENTROID_MIN * 2,), step)
+    assert np.count_nonzero(few.magnitude > 1) < CENTROID_MIN and few.centroids[1] == CENTROID_SCALE
 
 
 def test_the_same_payload_gives_the_same_bytes():

@@ -84,6 +84,15 @@ RESFED_STAGES: list[tuple[str, str, dict[str, Any]]] = [
         (f"uniform {b} bit/entry, global, rate-distortion", "uniform", {"bits_per_entry": b, "rate_distortion": True})
         for b in (0.05, 0.2, 0.5, 1.0)
     ],
+    *[
+        (f"uniform {b} bit/entry, global, centroids", "uniform", {"bits_per_entry": b, "centroids": True})
+        for b in (0.05, 0.1, 0.2, 0.5, 1.0)
+    ],
+    *[
+        (f"uniform {b} bit/entry, global, rate-distortion, centroids", "uniform",
+         {"bits_per_entry": b, "rate_distortion": True, "centroids": True})
+        for b in (0.05, 0.2, 0.5, 1.0)
+    ],
 ]
 
 # NNCodec's sweep: qp relative to 4 * log2(rms of the residual's float entries), i.e. the

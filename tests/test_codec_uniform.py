@@ -10,7 +10,7 @@ from codec_checks import structured
 
 from resfed.codec import MessageContext, MessageError, UniformCodec, layout_of
 from resfed.codec.frame import FrameHeader, pack_frame, unpack_frame
-from resfed.codec.formats.uniform import CENTROID_MIN, CENTROID_SCALE, KIND
+from resfed.codec.formats.uniform import CENTROID_MIN, CENTROID_SCALE, KINDS
 
 STATE = {
     "fc.weight": structured((40, 60), 1) * 1e-3,
@@ -27,22 +27,26 @@ def _roundtrip(codec):
     return data, codec.decode(data, CONTEXT)
 
 
-def _steps(data):
+KIND = KINDS[False]  # the default's frame kind (levels at their bins' midpoints)
+
+
+def _steps(data, kind=KIND):
     """The steps a message sends: one for the state (global) or one per float tensor."""
-    return np.frombuffer(unpack_frame(data, LAYOUT, FrameHeader(3, KIND, 2), max_sections=5)[0], "<f4").tolist()
+    return np.frombuffer(unpack_frame(data, LAYOUT, FrameHeader(3, kind, 2), max_sections=5)[0], "<f4").tolist()
 
 
+@pytest.mark.parametrize("centroids", [False, True])
 @pytest.mark.parametrize("rate_distortion", [True, False])
 @pytest.mark.parametrize("scope", ["global", "tensor"])
 @pytest.mark.parametrize("dead_zone", [0.5, 0.75, 1.5])
 @pytest.mark.parametrize("bits", [0.3, 1.0, 4.0])
-def test_every_entry_is_within_its_bound(bits, dead_zone, scope, rate_distortion):
+def test_every_entry_is_within_its_bound(bits, dead_zone, scope, rate_distortion, centroids):
     # Execute
-    codec = UniformCodec(bits, dead_zone, scope, rate_distortion)
+    codec = UniformCodec(bits, dead_zone, scope, rate_distortion, centroids)
     data, out = _roundtrip(codec)
-    steps = _steps(data)
-    # Assert: nonzero levels within a step of their input (recovered at their group's
-    # centroid, inside their bins, to 1/256 step), zeros within the dead zone (or level 1's
+    steps = _steps(data, KINDS[centroids])
+    # Assert: nonzero levels within step/2 of their input at the midpoints, within a step
+    # at their group's centroid (inside their bins, to 1/256 step), zeros within the dead zone (or level 1's
     # upper edge where the rate-distortion choice sets level-1 entries to 0); integers exact
     if scope == "global":  # one step for the state
         assert len(steps) == 1
@@ -58,7 +62,8 @@ def test_every_entry_is_within_its_bound(bits, dead_zone, scope, rate_distortion
             continue
         error = np.abs(x.astype(np.float64) - y)
         nonzero = y != 0
-        assert (error[nonzero] <= step * (1 + 1 / 256) * (1 + 1e-5)).all()
+        bound = step * (1 + 1 / 256) if centroids else step / 2
+        assert (error[nonzero] <= bound * (1 + 1e-5)).all()
         zero_bound = dead_zone + 1 if rate_distortion else dead_zone
         assert (error[~nonzero] <= zero_bound * step * (1 + 1e-5)).all()
         assert (np.sign(y) * np.sign(x) >= 0).all()
@@ -130,10 +135,10 @@ def test_centroids_leave_less_error_than_the_bins_midpoints(bits):
     # Arrange: Laplace entries (peaked at 0, like residuals), levels at a step that fits the budget
     torch.manual_seed(1)
     values = torch.distributions.Laplace(0.0, 1.0).sample((64, 128)).reshape(-1).numpy()
-    codec = UniformCodec(bits)
+    codec = UniformCodec(bits, centroids=True)
     step = codec.step([(values, (64, 128))])
     levels = codec.levels(values, (64, 128), step)
-    midpoints = dataclasses.replace(levels, centroids=(CENTROID_SCALE, CENTROID_SCALE))
+    midpoints = dataclasses.replace(levels, centroids=None)
 
     def error(levels):
         return float(((codec.recover(levels, step) - values) ** 2).sum())
@@ -144,6 +149,8 @@ def test_centroids_leave_less_error_than_the_bins_midpoints(bits):
     assert error(levels) < 0.99 * error(midpoints)
     few = codec.levels(values[: CENTROID_MIN * 2], (CENTROID_MIN * 2,), step)
     assert np.count_nonzero(few.magnitude > 1) < CENTROID_MIN and few.centroids[1] == CENTROID_SCALE
+    # and the default sends none: the same levels, the same bytes as before centroids existed
+    assert UniformCodec(bits).levels(values, (64, 128), step).centroids is None
 
 
 def test_the_same_payload_gives_the_same_bytes():
@@ -194,7 +201,7 @@ def test_negative_step_extra_words_and_overflow_are_refused():
 def test_bad_settings_and_payloads_are_refused():
     bad_settings = (
         {"bits_per_entry": 0}, {"bits_per_entry": 40}, {"dead_zone": 0.2}, {"bits_per_entry": True}, {"scope": "row"},
-        {"rate_distortion": "yes"},
+        {"rate_distortion": "yes"}, {"centroids": 1},
     )
     for bad in bad_settings:
         with pytest.raises(ValueError, match="uniform"):

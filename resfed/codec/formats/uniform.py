@@ -22,15 +22,19 @@ A zero is within ``z * step`` of its input (``(z + 1) * step`` under the rate-di
 choice); ``z = 0.5`` is the plain mid-tread quantiser, a wider dead zone zeroes more of a
 residual's many small entries for fewer bits.
 
-Reconstruction at the centroids: level ``k`` is recovered as ``sign * step * (k - 1 + c)``,
+Level ``k`` is recovered at its bin's midpoint, ``sign * step * (z + k - 1/2)``, within
+``step / 2`` of its input. With ``centroids`` (off by default): at ``sign * step * (k - 1 + c)``,
 with one ``c`` per tensor for level 1 and one for the levels above, each the mean of its
 entries' ``|x| / step - (k - 1)`` (the squared-error-optimal value for the group), sent as
 one byte, ``c = z + 1/2 + (b - 128) / 128``; a group of fewer than ``CENTROID_MIN`` entries
-is not sent and recovered at its bins' midpoints (``b = 128``: ``step * (z + k - 1/2)``).
-Residuals are peaked at 0, so each bin's mass leans towards 0 and the midpoint
-overshoots: on real LeNet-5 / Fashion-MNIST residuals the centroids leave 1-3 % less
-error at the same bytes (benchmarks/uniform_stage.md). A nonzero is within ``step`` of
-its input (``step / 2`` at the midpoints).
+is not sent and stays at its midpoints (``b = 128``); a nonzero is then within ``step``
+of its input. Residuals are peaked at 0, so each bin's mass leans towards 0: on real
+LeNet-5 / Fashion-MNIST residuals the centroids leave 1-3 % less error at the same bytes,
+and on the CNN's they bring the stage from 1.20-1.40x to 1.12-1.29x NNCodec's bytes at
+equal error (benchmarks/uniform_stage.md, nncodec.md). But in real runs they slow
+training: the recovered updates shrink towards 0, and ResFed at 0.035 bit/entry with
+the global-step prediction needs more rounds to 85 % on every seed measured
+(benchmarks/beyond.md), so the midpoints stay the default.
 
 Rate-distortion level choice (``rate_distortion``, off by default so that the volumes
 recorded in benchmarks/beyond.md are those of the default; encoder only, the format is
@@ -50,14 +54,14 @@ model, per-group sign counts: the structure real residuals have), the magnitudes
 ``|k| - 1`` are range-coded with each tensor's histogram. On real LeNet-5 / Fashion-MNIST
 residuals this codes the same levels in ~20 % fewer bytes than one histogram per tensor.
 
-Frame (:mod:`..frame`, kind 5): the steps (float32: one for the state under ``global``,
+Frame (:mod:`..frame`, kind 4 or 5): the steps (float32: one for the state under ``global``,
 one per float tensor under ``tensor``; 0 where all levels are 0), a table (per float
 tensor coded at a nonzero step: its nonzero count, 0 allowed under ``global``, and if
-above 0 the histogram of its magnitudes and the centroid bytes of its groups with at
-least ``CENTROID_MIN`` entries), the positions-and-signs stream, the
+above 0 the histogram of its magnitudes, and with ``centroids`` the centroid bytes of
+its groups of at least ``CENTROID_MIN`` entries), the positions-and-signs stream, the
 magnitudes stream, and one raw section per integer tensor and per float tensor named in
-``raw`` (sent exactly, e.g. BatchNorm running statistics: :mod:`resfed.link`). Kind 4
-was the same at the midpoints (no centroid bytes); kind 3 also sent a step per float
+``raw`` (sent exactly, e.g. BatchNorm running statistics: :mod:`resfed.link`). Frame
+kind 4 at the midpoints, 5 with centroid bytes. Kind 3 also sent a step per float
 tensor under ``global``: ten copies of one step were 9 % of a LeNet-5 message at 0.05
 bit/entry.
 """
@@ -91,7 +95,7 @@ from ..rangecoding import (
 )
 from ..registry import register_codec
 
-KIND = 5
+KINDS = {False: 4, True: 5}  # frame kind by `centroids`
 CENTROID_MIN = 32  # a group of levels (level 1, levels above) gets its centroid from this size
 CENTROID_SCALE = 128  # centroid byte b: c = z + 1/2 + (b - 128) / 128, in steps
 SCOPES = ("global", "tensor")
@@ -106,13 +110,13 @@ POSITIONS = CODERS["context"]
 @dataclass(frozen=True)
 class Levels:
     """One float tensor's nonzero levels: positions (ascending), signs, magnitudes >= 1,
-    and the centroid bytes of level 1 and of the levels above (128: the bins' midpoints)."""
+    and the centroid bytes of level 1 and of the levels above (None: none sent, midpoints)."""
 
     shape: tuple[int, ...]
     idx: np.ndarray
     negative: np.ndarray
     magnitude: np.ndarray
-    centroids: tuple[int, int] = (CENTROID_SCALE, CENTROID_SCALE)
+    centroids: tuple[int, int] | None = None
 
     @property
     def sparse(self) -> Sparse:
@@ -126,7 +130,7 @@ class Levels:
         return 8 * max(math.ceil(self.idx.size.bit_length() / 7), 1)
 
     def ideal_bits(self) -> float:
-        sent = 8 * sum(centroid_sent(self.magnitude))
+        sent = 8 * sum(centroid_sent(self.magnitude)) if self.centroids else 0
         return POSITIONS.ideal_bits(self.sparse) + self.magnitude_bits() + self.varint_bits() + sent
 
 
@@ -148,13 +152,15 @@ class UniformCodec(MessageCodec):
     dead_zone: float = 0.75
     scope: str = "global"
     rate_distortion: bool = False
+    centroids: bool = False
     raw: frozenset[str] = field(default=frozenset())
 
     def __post_init__(self) -> None:
         if self.scope not in SCOPES:
             raise ValueError(f"uniform scope must be one of {SCOPES}, got {self.scope!r}")
-        if not isinstance(self.rate_distortion, bool):
-            raise ValueError(f"uniform rate_distortion must be true or false, got {self.rate_distortion!r}")
+        for name in ("rate_distortion", "centroids"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"uniform {name} must be true or false, got {getattr(self, name)!r}")
         for name, low, high in (("bits_per_entry", 0.0, 32.0), ("dead_zone", 0.5, 8.0)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, numbers.Real) or not low <= value <= high:
@@ -171,7 +177,8 @@ class UniformCodec(MessageCodec):
         if self.rate_distortion and idx.size:
             keep = self._worth_their_bits(scaled[idx], magnitude, idx, shape)
             idx, magnitude = idx[keep], magnitude[keep]
-        return Levels(shape, idx, values[idx] < 0, magnitude, self._centroids(scaled[idx], magnitude))
+        centroids = self._centroids(scaled[idx], magnitude) if self.centroids else None
+        return Levels(shape, idx, values[idx] < 0, magnitude, centroids)
 
     def _centroids(self, scaled: np.ndarray, magnitude: np.ndarray) -> tuple[int, int]:
         """The centroid bytes of level 1 and of the levels above (128 where not sent)."""
@@ -199,7 +206,8 @@ class UniformCodec(MessageCodec):
     def recover(self, levels: Levels, step: np.float32) -> np.ndarray:
         """The float32 values the receiver recovers from a tensor's levels."""
         out = np.zeros(math.prod(levels.shape), dtype=np.float32)
-        one, above = (np.float32(self.dead_zone - 0.5 + (b - CENTROID_SCALE) / CENTROID_SCALE) for b in levels.centroids)
+        codes = levels.centroids or (CENTROID_SCALE, CENTROID_SCALE)
+        one, above = (np.float32(self.dead_zone - 0.5 + (b - CENTROID_SCALE) / CENTROID_SCALE) for b in codes)
         value = step * (levels.magnitude.astype(np.float32) + np.where(levels.magnitude == 1, one, above))
         out[levels.idx] = np.where(levels.negative, -value, value)
         return out
@@ -255,7 +263,8 @@ class UniformCodec(MessageCodec):
             put_varint(table, tensor.idx.size)
             if tensor.idx.size:
                 put_histogram_coded(table, magnitudes, tensor.magnitude - 1)
-                table += bytes(b for b, sent in zip(tensor.centroids, centroid_sent(tensor.magnitude)) if sent)
+                if tensor.centroids:
+                    table += bytes(b for b, sent in zip(tensor.centroids, centroid_sent(tensor.magnitude)) if sent)
                 sparse.append(tensor.sparse)
         return sent, bytes(table), POSITIONS.encode(sparse), stream_bytes(magnitudes)
 
@@ -277,7 +286,7 @@ class UniformCodec(MessageCodec):
             steps = [np.float32(step * COARSER) for step in steps]
             sent, *coded = self._code(floats, steps)
         sections = [f32_array(np.array(sent, dtype=np.float32)), *coded, *raw]
-        return pack_frame(sections, context.layout, FrameHeader(context.method_id, KIND, context.round_index))
+        return pack_frame(sections, context.layout, FrameHeader(context.method_id, KINDS[self.centroids], context.round_index))
 
     def _quantised(self, spec: TensorSpec) -> bool:
         return spec.is_float and spec.name not in self.raw
@@ -289,7 +298,7 @@ class UniformCodec(MessageCodec):
             f"raw {spec.name}" for spec in layout if not self._quantised(spec)
         )
         step_bytes, table, positions, magnitudes, *raw = unpack_exactly(
-            data, layout, FrameHeader(context.method_id, KIND, context.round_index), names
+            data, layout, FrameHeader(context.method_id, KINDS[self.centroids], context.round_index), names
         )
         steps = read_f32(step_bytes, min(len(floats), 1) if self.scope == "global" else len(floats), "steps")
         if (steps < 0).any():
@@ -308,7 +317,7 @@ class UniformCodec(MessageCodec):
             slots.append(Slot(spec.name, spec.shape, k, dense=k == spec.numel, signs=True))
             symbols, pos = get_histogram_coded(table, pos, decoder, k, MAX_LEVEL - 1, spec.name)
             centroids = [CENTROID_SCALE, CENTROID_SCALE]
-            for group, sent in enumerate(centroid_sent(symbols + 1)):
+            for group, sent in enumerate(centroid_sent(symbols + 1) if self.centroids else ()):
                 if sent:
                     if pos >= len(table):
                         raise MessageError("level table ends before its centroid byte", tensor=spec.name)

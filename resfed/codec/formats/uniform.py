@@ -33,7 +33,8 @@ LeNet-5 / Fashion-MNIST residuals the centroids leave 1-3 % less error at the sa
 and on the CNN's they bring the stage from 1.20-1.40x to 1.12-1.29x NNCodec's bytes at
 equal error (benchmarks/uniform_stage.md, nncodec.md). But in real runs they slow
 training: the recovered updates shrink towards 0, and ResFed at 0.035 bit/entry with
-the global-step prediction needs more rounds to 85 % on every seed measured
+the global-step prediction needs more rounds to 85 % on 9 of 10 (partition, seed)
+pairs, 2.26x / 1.92x less volume than the paper's setting instead of 2.47x / 2.40x
 (benchmarks/beyond.md), so the midpoints stay the default.
 
 Rate-distortion level choice (``rate_distortion``, off by default so that the volumes

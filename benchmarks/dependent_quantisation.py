@@ -21,6 +21,7 @@ import math
 
 import numpy as np
 import torch
+from link_residuals import float_tensors
 
 from resfed.codec.formats.uniform import Levels, UniformCodec
 
@@ -88,8 +89,7 @@ def main() -> None:
     parser.add_argument("--lam", type=float, nargs="+", default=[1.0], help="multiples of ln2/6 (2 delta)^2")
     args = parser.parse_args()
     saved = torch.load(args.residuals, weights_only=False)["residuals"][args.pick]["state"]
-    state = {k: v for k, v in saved.items() if v.is_floating_point() and "running" not in k}
-    tensors = [(v.reshape(-1).numpy().astype(np.float64), tuple(v.shape)) for v in state.values()]
+    tensors = [(values.astype(np.float64), shape) for values, shape in float_tensors(saved)]
     energy = sum(float((values**2).sum()) for values, _ in tensors)
     print(f"{args.residuals}, residual {args.pick}: bytes (ideal) and relative squared error\n")
     for bits in args.bits:

@@ -22,6 +22,7 @@ import argparse
 
 import numpy as np
 import torch
+from link_residuals import float_tensors
 
 from resfed.codec.formats.uniform import POSITIONS, UniformCodec
 
@@ -70,14 +71,13 @@ def main() -> None:
     parser.add_argument("--pick", type=int, nargs="+", default=[0], help="indices of the residuals measured")
     args = parser.parse_args()
     saved = torch.load(args.residuals, weights_only=False)["residuals"]
+    picked = [float_tensors(saved[i]["state"]) for i in args.pick]
     print(f"{args.residuals}: residuals {args.pick} (float tensors without BatchNorm running statistics)\n")
     print("| bits/entry | stage's models, B | row+col, B | left+row+col, B | stage / left+row+col |")
     print("|---|---|---|---|---|")
     for bits in args.bits:
         codec, total = UniformCodec(bits), {}
-        for i in args.pick:
-            state = {k: v for k, v in saved[i]["state"].items() if v.is_floating_point() and "running" not in k}
-            tensors = [(v.reshape(-1).numpy().astype(np.float32), tuple(v.shape)) for v in state.values()]
+        for tensors in picked:
             step = codec.step(tensors)
             for values, shape in tensors:
                 for key, value in tensor_bits(codec, values, shape, step).items():

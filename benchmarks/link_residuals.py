@@ -16,6 +16,7 @@ import argparse
 import copy
 import json
 
+import numpy as np
 import torch
 
 from resfed import state as st
@@ -57,6 +58,15 @@ def capture(spec: dict, data: str, partition: str, rounds: int) -> list[dict]:
     finally:
         LinkEnd.send = send
     return captured
+
+
+def float_tensors(state: dict[str, torch.Tensor]) -> list[tuple[np.ndarray, tuple[int, ...]]]:
+    """A saved residual's float tensors as (flat float32 values, shape), BatchNorm running
+    statistics left out: what the codec studies quantise."""
+    return [
+        (v.reshape(-1).numpy().astype(np.float32), tuple(v.shape))
+        for k, v in state.items() if v.is_floating_point() and "running" not in k
+    ]
 
 
 def with_overrides(spec: dict, settings: list[str]) -> dict:

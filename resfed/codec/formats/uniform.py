@@ -306,7 +306,7 @@ class UniformCodec(MessageCodec):
             raise MessageError(f"negative step {steps.min()}")
         steps = np.repeat(steps, len(floats)) if self.scope == "global" else steps
         least = 0 if self.scope == "global" else 1  # nonzero levels in a tensor coded at a step
-        slots, magnitude_of, step_of, pos, decoder = [], {}, {}, 0, stream_decoder(magnitudes)
+        slots, levels_of, step_of, pos, decoder = [], {}, {}, 0, stream_decoder(magnitudes)
         for spec, step in zip(floats, steps):
             if not step:
                 continue
@@ -323,7 +323,7 @@ class UniformCodec(MessageCodec):
                     if pos >= len(table):
                         raise MessageError("level table ends before its centroid byte", tensor=spec.name)
                     centroids[group], pos = table[pos], pos + 1
-            magnitude_of[spec.name], step_of[spec.name] = (symbols + 1, tuple(centroids)), step
+            levels_of[spec.name], step_of[spec.name] = (symbols + 1, tuple(centroids)), step
         if pos != len(table):
             raise MessageError(f"level table has {len(table) - pos} bytes left over")
         check_exhausted(decoder)
@@ -335,18 +335,18 @@ class UniformCodec(MessageCodec):
                 continue
             flat = np.zeros(spec.numel, dtype=np.float32)
             if spec.name in step_of:
-                flat = self._values(spec, decoded[spec.name], magnitude_of[spec.name], step_of[spec.name])
+                flat = self._values(spec, decoded[spec.name], levels_of[spec.name], step_of[spec.name])
             out[spec.name] = torch.from_numpy(flat.reshape(spec.shape)).to(spec.dtype).to(context.device)
         return out
 
     def _values(
         self, spec: TensorSpec, decoded: tuple[np.ndarray | None, np.ndarray | None],
-        magnitude: tuple[np.ndarray, tuple[int, int]], step: np.float32,
+        levels: tuple[np.ndarray, tuple[int, int]], step: np.float32,
     ) -> np.ndarray:
         idx, negative = decoded
         idx = np.arange(spec.numel) if idx is None else idx
         with np.errstate(over="ignore"):
-            out = self.recover(Levels(spec.shape, idx, negative, *magnitude), step)
+            out = self.recover(Levels(spec.shape, idx, negative, *levels), step)
         if not np.isfinite(out).all():
             raise MessageError("step times level overflows float32", tensor=spec.name)
         return out

@@ -37,17 +37,19 @@ the global-step prediction needs more rounds to 85 % on 9 of 10 (partition, seed
 pairs, 2.26x / 1.92x less volume than the paper's setting instead of 2.47x / 2.40x
 (benchmarks/beyond.md), so the midpoints stay the default.
 
-Rate-distortion level choice (``rate_distortion``, off by default so that the volumes
+Rate-distortion-optimised levels (``rate_distortion``, off by default so that the volumes
 recorded in benchmarks/beyond.md are those of the default; encoder only, the format is
-the same): a level-1 entry is set to 0 where the squared error it removes is worth
-less than the bits it costs, ``lambda * bits`` with ``lambda = ln 2 / 6 * step^2`` (the
-slope of a uniform quantiser's distortion-rate curve, ``d(step^2/12)/dR``) and the bits
-of a nonzero in its row under a per-row count model (its position, its sign, its
-magnitude: ``log2((n - k + 1) / k) + 2`` for ``k`` nonzeros of ``n`` entries). Isolated
-small entries in sparse rows cost far more bits than the error they remove; the step
-search then spends those bits on a finer step. On real LeNet-5 / Fashion-MNIST residuals
-this leaves 2-3 % less error at the same bytes up to 0.2 bit/entry, and none at 1 bit/entry
-(benchmarks/uniform_stage.md).
+the same): each entry's level is chosen among its quantiser level ``k``, ``k - 1`` and 0
+(0 only for ``k <= 2``) to minimise ``squared error + RD_LAMBDA * step^2 * bits``, with the
+bits of each choice under the coder's own models as the previous pass left them: the
+position model of the ``context`` coder (its row's count times its column's share, as the
+adaptive column model has it, leaving the entry itself out), a sign bit, and the tensor's
+magnitude histogram. Two passes from the plain levels. It zeroes small entries where the
+models say they are expensive (sparse rows and columns) and keeps them where they are
+cheap, and lowers a level where its magnitude costs more than the error it adds; the step
+search then spends the bits saved on a finer step. With it a nonzero is within
+``3/2 step`` of its input and a zero within ``(z + 2) step``. Measured on real residuals
+in benchmarks/uniform_stage.md and nncodec.md.
 
 Levels as the top-k codec's symbols plus magnitudes: which entries are nonzero and their
 signs go through the ``context`` coder (per-row / per-column counts, the adaptive column
@@ -71,7 +73,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,8 +105,9 @@ SCOPES = ("global", "tensor")
 MAX_LEVEL = 2**20  # the finest step searched gives at most this many levels per sign
 PRECISION = 1 + 2**-10  # the bisection stops when the step is known within this ratio
 COARSER = 2**(1 / 64)  # step factor while a coded message is over its budget
-SLOPE = math.log(2) / 6  # distortion per bit of a uniform quantiser, in step^2
-EXTRA_BITS = 2.0  # a nonzero's sign and magnitude, beside its position
+RD_LAMBDA = 0.2  # rate_distortion's price of a bit, in step^2 (0.1 and 0.4 measured worse)
+RD_PASSES = 2  # rate_distortion's choices, each priced by the models the previous one left
+COLUMN_ALPHA = 0.25  # smoothing of a column's share in rate_distortion's position model
 POSITIONS = CODERS["context"]
 
 
@@ -142,6 +145,32 @@ def centroid_sent(magnitude: np.ndarray) -> tuple[bool, bool]:
     return ones >= CENTROID_MIN, magnitude.size - ones >= CENTROID_MIN
 
 
+def level_bits(levels: np.ndarray, largest: int) -> Callable[[np.ndarray], np.ndarray]:
+    """What each entry of a (rows, columns) level matrix would cost at another level up to
+    ``largest``, by the
+    models the coder fits to ``levels``: its position's probability (its row's count times
+    its column's share of the others, as the ``context`` coder's adaptive column model; a
+    flat share for one row), a sign bit, and the magnitude's share in the histogram."""
+    nonzero = levels > 0
+    rows, columns = levels.shape
+    total = int(nonzero.sum())
+    if rows == 1:
+        p = np.full(levels.shape, (total + 0.5) / (levels.size + 1))
+    else:
+        row = nonzero.sum(1, keepdims=True) - nonzero
+        column = nonzero.sum(0, keepdims=True) - nonzero
+        p = (row + 0.5) / (columns + 1) * (column + COLUMN_ALPHA) * columns / (total + COLUMN_ALPHA * columns)
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    counts = np.bincount(levels[nonzero], minlength=largest + 1)[1:] + 0.5
+    magnitude = np.concatenate([[0.0], np.log2(counts.sum() / counts)])
+    zero, nonzero_bits = -np.log2(1 - p), 1 - np.log2(p)
+
+    def bits(candidate: np.ndarray) -> np.ndarray:
+        return np.where(candidate > 0, nonzero_bits + magnitude[candidate], zero)
+
+    return bits
+
+
 @register_codec
 @dataclass(frozen=True)
 class UniformCodec(MessageCodec):
@@ -173,11 +202,12 @@ class UniformCodec(MessageCodec):
     def levels(self, values: np.ndarray, shape: tuple[int, ...], step: np.float32) -> Levels:
         """The nonzero levels of one flat float32 tensor for a step > 0."""
         scaled = np.abs(values.astype(np.float64)) / float(step)
-        idx = np.flatnonzero(scaled >= self.dead_zone)
-        magnitude = np.minimum(np.floor(scaled[idx] - self.dead_zone) + 1, MAX_LEVEL).astype(np.int64)
-        if self.rate_distortion and idx.size:
-            keep = self._worth_their_bits(scaled[idx], magnitude, idx, shape)
-            idx, magnitude = idx[keep], magnitude[keep]
+        quantised = np.where(scaled >= self.dead_zone, np.floor(scaled - self.dead_zone) + 1, 0)
+        magnitude = np.minimum(quantised, MAX_LEVEL).astype(np.int64)
+        if self.rate_distortion and magnitude.any():
+            magnitude = self._rate_distortion(scaled, magnitude, shape)
+        idx = np.flatnonzero(magnitude)
+        magnitude = magnitude[idx]
         centroids = self._centroids(scaled[idx], magnitude) if self.centroids else None
         return Levels(shape, idx, values[idx] < 0, magnitude, centroids)
 
@@ -190,19 +220,18 @@ class UniformCodec(MessageCodec):
             codes.append(int(np.clip(round((mean - midpoint) * CENTROID_SCALE) + CENTROID_SCALE, 0, 255)))
         return codes[0], codes[1]
 
-    def _worth_their_bits(
-        self, scaled: np.ndarray, magnitude: np.ndarray, idx: np.ndarray, shape: tuple[int, ...]
-    ) -> np.ndarray:
-        """Which nonzero levels to keep: all but the level-1 entries whose squared error
-        removed (in step^2) is below SLOPE times their bits in their row."""
+    def _rate_distortion(self, scaled: np.ndarray, magnitude: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        """Each entry's level among k, k - 1 and 0 (for k <= 2) at the least squared error
+        (in step^2) plus RD_LAMBDA times its bits under the models the previous choice left."""
         rows = shape[0] if len(shape) >= 2 else 1
-        columns = math.prod(shape) // rows
-        row = idx // columns
-        count = np.bincount(row, minlength=rows)[row]
-        bits = np.log2((columns - count + 1) / count) + EXTRA_BITS
-        recovered = self.dead_zone + 0.5  # a level 1, in steps
-        removed = scaled**2 - (scaled - recovered) ** 2
-        return (magnitude > 1) | (removed >= SLOPE * bits)
+        scaled, chosen = scaled.reshape(rows, -1), magnitude.reshape(rows, -1)
+        candidates = (np.where(chosen <= 2, 0, chosen), np.maximum(chosen - 1, 0), chosen)
+        recovered = [np.where(m > 0, m + (self.dead_zone - 0.5), 0.0) for m in candidates]
+        for _ in range(RD_PASSES):
+            bits = level_bits(chosen, int(magnitude.max()))
+            costs = [(scaled - r) ** 2 + RD_LAMBDA * bits(m) for m, r in zip(candidates, recovered)]
+            chosen = np.choose(np.argmin(costs, axis=0), candidates)
+        return chosen.reshape(-1)
 
     def recover(self, levels: Levels, step: np.float32) -> np.ndarray:
         """The float32 values the receiver recovers from a tensor's levels."""

@@ -10,7 +10,7 @@ from codec_checks import structured
 
 from resfed.codec import MessageContext, MessageError, UniformCodec, layout_of
 from resfed.codec.frame import FrameHeader, pack_frame, unpack_frame
-from resfed.codec.formats.uniform import CENTROID_MIN, CENTROID_SCALE, KINDS
+from resfed.codec.formats.uniform import CENTROID_MIN, CENTROID_SCALE, KINDS, level_bits
 
 STATE = {
     "fc.weight": structured((40, 60), 1) * 1e-3,
@@ -129,6 +129,25 @@ def test_the_rate_distortion_choice_leaves_less_error_in_the_same_budget(bits):
 
     # Assert: levels that cost more than they remove go down, and a finer step gains more
     assert error(True) < 0.99 * error(False)
+
+
+def test_the_rate_distortion_prices_follow_the_coders_models():
+    # Arrange: levels with a dense row 0 and a dense column 0, sparse elsewhere; magnitude 1
+    # common, 3 rare
+    levels = np.zeros((16, 32), np.int64)
+    levels[0, ::2] = 1
+    levels[::2, 0] = 1
+    levels[5, 7] = 3
+    # Execute
+    bits = level_bits(levels, 3)
+    one, three, zero = (bits(np.full(levels.shape, m)) for m in (1, 3, 0))
+    # Assert: a nonzero is cheaper where its row and column are dense (entry (2, 0)'s row is
+    # sparse but its column dense), a zero dearer; the rare magnitude costs more than the common one
+    assert one[0, 4] < one[2, 0] < one[9, 9] and zero[0, 4] > zero[9, 9]
+    assert (three - one)[9, 9] > 2 and np.allclose(three - one, (three - one)[0, 0])
+    # and an entry's own level does not price itself: (5, 7), alone in its row and column,
+    # costs what an empty row and column's entry costs
+    assert one[5, 7] == pytest.approx(one[3, 9])
 
 
 @pytest.mark.parametrize("bits", [0.2, 1.0, 3.0])

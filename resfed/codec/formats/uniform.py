@@ -147,10 +147,10 @@ def centroid_sent(magnitude: np.ndarray) -> tuple[bool, bool]:
 
 def level_bits(levels: np.ndarray, largest: int) -> Callable[[np.ndarray], np.ndarray]:
     """What each entry of a (rows, columns) level matrix would cost at another level up to
-    ``largest``, by the
-    models the coder fits to ``levels``: its position's probability (its row's count times
-    its column's share of the others, as the ``context`` coder's adaptive column model; a
-    flat share for one row), a sign bit, and the magnitude's share in the histogram."""
+    ``largest``, by the models the coder fits to ``levels``: its position's probability
+    (its row's count times its column's share of the others, as the ``context`` coder's
+    adaptive column model; a flat share for one row), a sign bit, and the magnitude's
+    share in the histogram."""
     nonzero = levels > 0
     rows, columns = levels.shape
     total = int(nonzero.sum())
@@ -202,12 +202,10 @@ class UniformCodec(MessageCodec):
     def levels(self, values: np.ndarray, shape: tuple[int, ...], step: np.float32) -> Levels:
         """The nonzero levels of one flat float32 tensor for a step > 0."""
         scaled = np.abs(values.astype(np.float64)) / float(step)
-        quantised = np.where(scaled >= self.dead_zone, np.floor(scaled - self.dead_zone) + 1, 0)
-        magnitude = np.minimum(quantised, MAX_LEVEL).astype(np.int64)
-        if self.rate_distortion and magnitude.any():
-            magnitude = self._rate_distortion(scaled, magnitude, shape)
-        idx = np.flatnonzero(magnitude)
-        magnitude = magnitude[idx]
+        idx = np.flatnonzero(scaled >= self.dead_zone)
+        magnitude = np.minimum(np.floor(scaled[idx] - self.dead_zone) + 1, MAX_LEVEL).astype(np.int64)
+        if self.rate_distortion and idx.size:
+            idx, magnitude = self._rate_distortion(scaled, idx, magnitude, shape)
         centroids = self._centroids(scaled[idx], magnitude) if self.centroids else None
         return Levels(shape, idx, values[idx] < 0, magnitude, centroids)
 
@@ -220,18 +218,24 @@ class UniformCodec(MessageCodec):
             codes.append(int(np.clip(round((mean - midpoint) * CENTROID_SCALE) + CENTROID_SCALE, 0, 255)))
         return codes[0], codes[1]
 
-    def _rate_distortion(self, scaled: np.ndarray, magnitude: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-        """Each entry's level among k, k - 1 and 0 (for k <= 2) at the least squared error
-        (in step^2) plus RD_LAMBDA times its bits under the models the previous choice left."""
+    def _rate_distortion(
+        self, scaled: np.ndarray, idx: np.ndarray, magnitude: np.ndarray, shape: tuple[int, ...]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The nonzero levels (positions, magnitudes) after choosing each entry's level among
+        k, k - 1 and 0 (for k <= 2) at the least squared error (in step^2) plus RD_LAMBDA
+        times its bits under the models the previous choice left."""
         rows = shape[0] if len(shape) >= 2 else 1
-        scaled, chosen = scaled.reshape(rows, -1), magnitude.reshape(rows, -1)
+        dense = np.zeros(scaled.size, np.int64)
+        dense[idx] = magnitude
+        scaled, chosen = scaled.reshape(rows, -1), dense.reshape(rows, -1)
         candidates = (np.where(chosen <= 2, 0, chosen), np.maximum(chosen - 1, 0), chosen)
         recovered = [np.where(m > 0, m + (self.dead_zone - 0.5), 0.0) for m in candidates]
         for _ in range(RD_PASSES):
             bits = level_bits(chosen, int(magnitude.max()))
             costs = [(scaled - r) ** 2 + RD_LAMBDA * bits(m) for m, r in zip(candidates, recovered)]
             chosen = np.choose(np.argmin(costs, axis=0), candidates)
-        return chosen.reshape(-1)
+        kept = np.flatnonzero(chosen)
+        return kept, chosen.reshape(-1)[kept]
 
     def recover(self, levels: Levels, step: np.float32) -> np.ndarray:
         """The float32 values the receiver recovers from a tensor's levels."""

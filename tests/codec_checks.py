@@ -202,7 +202,8 @@ def _examples() -> dict[str, list[Example]]:
         ]
         + [Example("bpe0.5_raw", UniformCodec(0.5, raw=frozenset({"conv.bias"})), state, MessageContext(layout, 3, 3))]
         + [Example("bpe0.25_rd", UniformCodec(0.25, rate_distortion=True), state, MessageContext(layout, 3, 3))]
-        + [Example("bpe2_centroids", UniformCodec(2, centroids=True), state, MessageContext(layout, 3, 3))],
+        + [Example("bpe2_centroids", UniformCodec(2, centroids=True), state, MessageContext(layout, 3, 3))]
+        + [Example("bpe1_trellis", UniformCodec(1, trellis=True), state, MessageContext(layout, 3, 3))],
     }
 
 

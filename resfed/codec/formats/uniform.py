@@ -97,8 +97,10 @@ from ..rangecoding import (
     stream_decoder,
 )
 from ..registry import register_codec
+from . import trellis as tcq
 
 KINDS = {False: 4, True: 5}  # frame kind by `centroids`
+TRELLIS_KIND = 6  # frame kind of `trellis` (levels recovered by the trellis's state machine)
 CENTROID_MIN = 32  # a group of levels (level 1, levels above) gets its centroid from this size
 CENTROID_SCALE = 128  # centroid byte b: c = z + 1/2 + (b - 128) / 128, in steps
 SCOPES = ("global", "tensor")
@@ -106,7 +108,8 @@ MAX_LEVEL = 2**20  # the finest step searched gives at most this many levels per
 PRECISION = 1 + 2**-10  # the bisection stops when the step is known within this ratio
 COARSER = 2**(1 / 64)  # step factor while a coded message is over its budget
 RD_LAMBDA = 0.2  # rate_distortion's price of a bit, in step^2 (0.1 and 0.4 measured worse)
-RD_PASSES = 2  # rate_distortion's choices, each priced by the models the previous one left
+RD_PASSES = 2  # rate_distortion's (and trellis's) choices, each priced by the models the previous one left
+TRELLIS_LAMBDA = 0.3  # trellis's price of a bit, in step^2
 COLUMN_ALPHA = 0.25  # smoothing of a column's share in rate_distortion's position model
 POSITIONS = CODERS["context"]
 
@@ -184,13 +187,17 @@ class UniformCodec(MessageCodec):
     rate_distortion: bool = False
     centroids: bool = False
     raw: frozenset[str] = field(default=frozenset())
+    trellis: bool = False
 
     def __post_init__(self) -> None:
         if self.scope not in SCOPES:
             raise ValueError(f"uniform scope must be one of {SCOPES}, got {self.scope!r}")
-        for name in ("rate_distortion", "centroids"):
+        for name in ("rate_distortion", "centroids", "trellis"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"uniform {name} must be true or false, got {getattr(self, name)!r}")
+        for name in ("rate_distortion", "centroids"):
+            if self.trellis and getattr(self, name):
+                raise ValueError(f"uniform trellis and {name} cannot be combined (the trellis chooses and recovers its own levels)")
         for name, low, high in (("bits_per_entry", 0.0, 32.0), ("dead_zone", 0.5, 8.0)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, numbers.Real) or not low <= value <= high:
@@ -199,9 +206,18 @@ class UniformCodec(MessageCodec):
         if self.bits_per_entry == 0:
             raise ValueError("uniform bits_per_entry must be above 0")
 
+    @property
+    def kind(self) -> int:
+        """The frame kind of this codec's messages."""
+        return TRELLIS_KIND if self.trellis else KINDS[self.centroids]
+
     def levels(self, values: np.ndarray, shape: tuple[int, ...], step: np.float32) -> Levels:
         """The nonzero levels of one flat float32 tensor for a step > 0."""
         scaled = np.abs(values.astype(np.float64)) / float(step)
+        if self.trellis:
+            magnitude = self._trellis(scaled, shape)
+            idx = np.flatnonzero(magnitude)
+            return Levels(shape, idx, values[idx] < 0, magnitude[idx])
         idx = np.flatnonzero(scaled >= self.dead_zone)
         magnitude = np.minimum(np.floor(scaled[idx] - self.dead_zone) + 1, MAX_LEVEL).astype(np.int64)
         if self.rate_distortion and idx.size:
@@ -237,9 +253,27 @@ class UniformCodec(MessageCodec):
         kept = np.flatnonzero(chosen)
         return kept, chosen.reshape(-1)[kept]
 
+    def _trellis(self, scaled: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        """The trellis's level magnitudes of one tensor (flat), each pass priced by the coder's
+        models fitted to the levels before it, from the scalar levels at twice the step."""
+        matrix = scaled.reshape(tcq.chain_view(shape))
+        half = matrix / 2
+        magnitude = np.where(half >= self.dead_zone, np.minimum(np.floor(half - self.dead_zone) + 1, MAX_LEVEL), 0)
+        largest = tcq.largest_level(matrix)
+        for _ in range(RD_PASSES):
+            magnitude = tcq.search(matrix, level_bits(magnitude.astype(np.int64), largest), TRELLIS_LAMBDA)
+        return magnitude.reshape(-1)
+
     def recover(self, levels: Levels, step: np.float32) -> np.ndarray:
         """The float32 values the receiver recovers from a tensor's levels."""
         out = np.zeros(math.prod(levels.shape), dtype=np.float32)
+        if self.trellis:
+            dense = np.zeros(out.size, np.int64)
+            dense[levels.idx] = levels.magnitude
+            multiple = tcq.multiples(dense.reshape(tcq.chain_view(levels.shape))).reshape(-1)[levels.idx]
+            value = step * multiple.astype(np.float32)
+            out[levels.idx] = np.where(levels.negative, -value, value)
+            return out
         codes = levels.centroids or (CENTROID_SCALE, CENTROID_SCALE)
         one, above = (np.float32(self.dead_zone - 0.5 + (b - CENTROID_SCALE) / CENTROID_SCALE) for b in codes)
         value = step * (levels.magnitude.astype(np.float32) + np.where(levels.magnitude == 1, one, above))
@@ -258,7 +292,8 @@ class UniformCodec(MessageCodec):
         if peak == 0:
             return np.float32(0)
         budget = self.bits_per_entry * sum(values.size for values, _ in tensors)
-        coarse = np.float32(2 * peak / self.dead_zone)  # every level is 0
+        zeroed = 0.5 if self.trellis else self.dead_zone  # in steps: every level below is 0
+        coarse = np.float32(2 * peak / zeroed)  # every level is 0
         fine = np.float32(peak / MAX_LEVEL)
         if self._ideal_bits(tensors, fine) <= budget:
             return fine
@@ -320,7 +355,7 @@ class UniformCodec(MessageCodec):
             steps = [np.float32(step * COARSER) for step in steps]
             sent, *coded = self._code(floats, steps)
         sections = [f32_array(np.array(sent, dtype=np.float32)), *coded, *raw]
-        return pack_frame(sections, context.layout, FrameHeader(context.method_id, KINDS[self.centroids], context.round_index))
+        return pack_frame(sections, context.layout, FrameHeader(context.method_id, self.kind, context.round_index))
 
     def _quantised(self, spec: TensorSpec) -> bool:
         return spec.is_float and spec.name not in self.raw
@@ -332,7 +367,7 @@ class UniformCodec(MessageCodec):
             f"raw {spec.name}" for spec in layout if not self._quantised(spec)
         )
         step_bytes, table, positions, magnitudes, *raw = unpack_exactly(
-            data, layout, FrameHeader(context.method_id, KINDS[self.centroids], context.round_index), names
+            data, layout, FrameHeader(context.method_id, self.kind, context.round_index), names
         )
         steps = read_f32(step_bytes, min(len(floats), 1) if self.scope == "global" else len(floats), "steps")
         if (steps < 0).any():

@@ -87,16 +87,16 @@ def search(scaled: np.ndarray, bits: Callable[[np.ndarray], np.ndarray], lam: fl
     rows, columns = scaled.shape
     path = np.full((STATES, columns), np.inf)
     path[0] = 0.0
-    choice = np.empty((rows, STATES, columns), np.int8)
-    pred_q = _PRED_STATE & 1
+    choice = np.empty((rows, STATES, columns), bool)  # the second predecessor was cheaper
+    step_cost = cost[_PRED_STATE & 1, _PRED_PARITY]  # (STATES, 2, rows, columns)
     for row in range(rows):
-        total = path[_PRED_STATE] + cost[pred_q, _PRED_PARITY, row]  # (STATES, 2, columns)
-        choice[row] = np.argmin(total, axis=1)
-        path = np.take_along_axis(total, choice[row][:, None], axis=1)[:, 0]
+        total = path[_PRED_STATE] + step_cost[:, :, row]  # (STATES, 2, columns)
+        choice[row] = total[:, 1] < total[:, 0]
+        path = np.where(choice[row], total[:, 1], total[:, 0])
     magnitude = np.empty((rows, columns), np.int64)
     state, column = np.argmin(path, axis=0), np.arange(columns)
     for row in range(rows - 1, -1, -1):
-        which = choice[row, state, column]
+        which = choice[row, state, column].astype(np.int64)
         before, parity = _PRED_STATE[state, which], _PRED_PARITY[state, which]
         magnitude[row] = level[before & 1, parity, row, column]
         state = before

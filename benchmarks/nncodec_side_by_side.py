@@ -104,8 +104,8 @@ RESFED_STAGES: list[tuple[str, str, dict[str, Any]]] = [
 # every residual gets the same range of errors. Non-weight (1-D) tensors get NNCodec's own
 # rule, qp - 8 (a step four times finer), as with nonweight_qp unset. Every qp, the finest
 # steps NNCodec offers: its log-bytes against log-error curve is concave, so interpolating
-# between points two qp apart (as before 2026-12-03) put NNCodec 3-6 % below its own
-# curve, in its favour.
+# between points two qp apart (as before 2026-12-03) read its bytes up to 6-8 % too low,
+# in its favour (benchmarks/nncodec.md).
 NNC_QP_OFFSETS: tuple[int, ...] = tuple(range(-10, 29))
 # NNCodec's encoder settings swept: dependent quantisation (DQ, trellis) on and off, each
 # with and without rate-distortion optimised quantisation (lambda_scale=1; 0 is the default).

@@ -9,8 +9,10 @@ nothing but the levels to follow it, so the message format is the scalar one's; 
 encoder picks the levels with a Viterbi search over the states, pricing each choice by
 squared error plus ``lambda`` times its bits. The union of the two quantisers is twice as
 fine as each, and the trellis lets each entry use whichever point of the union is
-cheapest along its chain: on real residuals this takes 5-9 % fewer bytes at equal error
-than the scalar stage's rate-distortion levels (benchmarks/nncodec.md).
+cheapest along its chain: on the LeNet-5 link residuals at 0.5-1 bit/entry it leaves 9-13 %
+less error than the scalar stage's rate-distortion levels at the same bytes; where the
+error is large (below 0.2 bit/entry there, and on the paper CNN's residuals) about the
+same (benchmarks/uniform_stage.md, benchmarks/nncodec.md).
 
 Chains run down each tensor's columns (over dim 0 of its ``(shape[0], -1)`` view, each
 column from state 0), so the search and the reconstruction are vectorised across the

@@ -58,8 +58,9 @@ multiples, the one an entry uses set by the parities of the levels above it in i
 ``TRELLIS_LAMBDA * step^2`` times their bits under the same models as ``rate_distortion``
 prices them, two passes from the scalar levels at twice the step. Same coder, same
 sections; only the reconstruction differs. A nonzero is within 2 steps of its input, a
-zero within 3. On real residuals 9-13 % less error than the rate-distortion levels at the
-same bytes at 0.5-1 bit/entry, about the same below 0.2 (benchmarks/nncodec.md).
+zero within 3. On real LeNet-5 residuals 9-13 % less error than the rate-distortion levels
+at the same bytes at 0.5-1 bit/entry, about the same below 0.2 and on the paper CNN's
+residuals, whose errors at those rates are larger (benchmarks/uniform_stage.md, nncodec.md).
 
 Levels as the top-k codec's symbols plus magnitudes: which entries are nonzero and their
 signs go through the ``context`` coder (per-row / per-column counts, the adaptive column

@@ -32,6 +32,22 @@ def test_resfed_with_a_uniform_uplink_stays_in_sync_and_sends_fewer_bytes():
     assert records[-1].test_accuracy > 0.5
 
 
+def test_resfed_with_a_trellis_uplink_stays_in_sync():
+    # Prepare: the uniform stage's dependent quantisation on the uplink, from a validated config
+    ul = {"stage": "uniform", "bits_per_entry": 0.5, "trellis": True}
+    resolved = validate({**MINIMAL, "variants": {"baseline": {"method": "resfed", "ul": ul}}})
+    variant = resolved["variants"]["baseline"]
+    federation = make_federation({"method": "resfed", "order": 1, "ul": variant["ul"]})
+    # Execute
+    records = federation.run(3)
+    # Assert: the trellis codec on the link, every link in sync, within the budget
+    assert federation.clients[0].ul_sender.message_codec == UniformCodec(0.5, trellis=True)
+    assert [r.sync_ok for r in records] == [True] * 3
+    for i, client in enumerate(federation.clients):
+        assert st.digest(client.last_local) == st.digest(federation.server.client_local[i])
+    assert all(0 < b <= 0.5 * PARAMETERS / 8 + 200 for r in records[1:] for b in r.ul_bytes)
+
+
 def test_the_stage_is_a_config_key_with_defaults():
     resolved = validate({**MINIMAL, "variants": {"baseline": {"method": "resfed", "ul": {"stage": "uniform"}}}})
     ul = resolved["variants"]["baseline"]["ul"]

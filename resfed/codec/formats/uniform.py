@@ -233,7 +233,7 @@ class UniformCodec(MessageCodec):
             idx = np.flatnonzero(magnitude)
             return Levels(shape, idx, values[idx] < 0, magnitude[idx])
         idx = np.flatnonzero(scaled >= self.dead_zone)
-        magnitude = np.minimum(np.floor(scaled[idx] - self.dead_zone) + 1, MAX_LEVEL).astype(np.int64)
+        magnitude = self._magnitudes(scaled[idx])
         if self.rate_distortion and idx.size:
             idx, magnitude = self._rate_distortion(scaled, idx, magnitude, shape)
         centroids = self._centroids(scaled[idx], magnitude) if self.centroids else None
@@ -272,11 +272,15 @@ class UniformCodec(MessageCodec):
         models fitted to the levels before it, from the scalar levels at twice the step."""
         matrix = scaled.reshape(tcq.chain_view(shape))
         half = matrix / 2
-        magnitude = np.where(half >= self.dead_zone, np.minimum(np.floor(half - self.dead_zone) + 1, MAX_LEVEL), 0)
+        magnitude = np.where(half >= self.dead_zone, self._magnitudes(half), 0)
         largest = tcq.largest_level(matrix)
         for _ in range(RD_PASSES):
-            magnitude = tcq.search(matrix, level_bits(magnitude.astype(np.int64), largest), TRELLIS_LAMBDA)
+            magnitude = tcq.search(matrix, level_bits(magnitude, largest), TRELLIS_LAMBDA)
         return magnitude.reshape(-1)
+
+    def _magnitudes(self, scaled: np.ndarray) -> np.ndarray:
+        """The dead-zone quantiser's level of entries at or above the dead zone (in steps)."""
+        return np.minimum(np.floor(scaled - self.dead_zone) + 1, MAX_LEVEL).astype(np.int64)
 
     def recover(self, levels: Levels, step: np.float32) -> np.ndarray:
         """The float32 values the receiver recovers from a tensor's levels."""

@@ -93,7 +93,8 @@ RESFED_STAGES: list[tuple[str, str, dict[str, Any]]] = [
         (f"uniform {b} bit/entry, global, rate-distortion, centroids", "uniform",
          {"bits_per_entry": b, "rate_distortion": True, "centroids": True})
         for b in (0.05, 0.1, 0.2, 0.5, 1.0)
-    ],    *[
+    ],
+    *[
         (f"uniform {b} bit/entry, global, trellis", "uniform", {"bits_per_entry": b, "trellis": True})
         for b in (0.05, 0.1, 0.2, 0.5, 1.0)
     ],

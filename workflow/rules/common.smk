@@ -158,7 +158,7 @@ def label_options(wildcards):
     """--label VARIANT=TEXT for every variant of the experiment that has a label."""
     experiment = config["experiments"][wildcards.experiment]
     return " ".join(
-        "--label " + shlex.quote(f"{name}={variant['label']}")
+        " ".join(["--label", shlex.quote(f"{name}={variant['label']}")])
         for name, variant in config["variants"].items()
         if name in experiment["variants"] and "label" in variant
     )

@@ -157,10 +157,11 @@ onstart:
 def label_options(wildcards):
     """--label VARIANT=TEXT for every variant of the experiment that has a label."""
     experiment = config["experiments"][wildcards.experiment]
-    return " ".join(
-        " ".join(["--label", shlex.quote(f"{name}={variant['label']}")])
+    return shlex.join(
+        option
         for name, variant in config["variants"].items()
         if name in experiment["variants"] and "label" in variant
+        for option in ("--label", f"{name}={variant['label']}")
     )
 
 

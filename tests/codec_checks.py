@@ -138,6 +138,16 @@ def hashed(shape: tuple[int, ...], seed: int, scale: float = 1.0) -> torch.Tenso
     return torch.from_numpy((mantissa.astype(np.float32) * np.float32(scale / 2**23)).reshape(shape))
 
 
+def kernel_structured(shape: tuple[int, ...], seed: int) -> torch.Tensor:
+    """A convolution residual as :func:`hashed` makes them (golden-safe): each kernel's
+    entries share a sign and a scale, so kept entries cluster in kernels."""
+    scale = hashed(shape[:2] + (1,) * (len(shape) - 2), seed)
+    return scale * (0.3 * hashed(shape, seed + 1).abs() + 1)
+
+
+KERNEL_STATE = {"conv.weight": kernel_structured((16, 8, 3, 3), 13), "fc.weight": hashed((10, 20), 15)}
+
+
 def structured(shape: tuple[int, int], seed: int) -> torch.Tensor:
     """A residual-like matrix: heavy tails, some rows and columns far more active."""
     g = torch.Generator().manual_seed(seed)
@@ -181,12 +191,14 @@ def _examples() -> dict[str, list[Example]]:
     pm = MessageContext(layout_of(theta), 6, 4, shared=theta)
     c = hashed((16,), 12).numpy()
     deep = MessageContext(layout, 4, 3)
+    kernels = MessageContext(layout_of(KERNEL_STATE), 4, 3)
     return {
         "deep": [
             Example(f"sign_s90_{coder}", DeepCodec(CodecConfig(sparsity=0.9, bits=1, coder=coder)), state, deep)
             for coder in ALL_CODERS
         ]
-        + [Example("f32_s50", DeepCodec(CodecConfig(sparsity=0.5, bits=32)), state, deep)],
+        + [Example("f32_s50", DeepCodec(CodecConfig(sparsity=0.5, bits=32)), state, deep)]
+        + [Example("conv_s80_kernel", DeepCodec(CodecConfig(sparsity=0.8, bits=1, coder="kernel")), KERNEL_STATE, kernels)],
         "sz": [Example("e2_t100", SZCodec(error_bound=1e-2, threshold=100), state, MessageContext(layout, 5, 3))],
         "fedpm_mask": [Example(f"{m}", MaskCodec(m), mask, pm) for m in ("global", "tensor")],
         "fedpm_counts": [Example("trials6", CountsCodec(), PosteriorCounts(ones, 6), pm)],
@@ -203,7 +215,8 @@ def _examples() -> dict[str, list[Example]]:
         + [Example("bpe0.5_raw", UniformCodec(0.5, raw=frozenset({"conv.bias"})), state, MessageContext(layout, 3, 3))]
         + [Example("bpe0.25_rd", UniformCodec(0.25, rate_distortion=True), state, MessageContext(layout, 3, 3))]
         + [Example("bpe2_centroids", UniformCodec(2, centroids=True), state, MessageContext(layout, 3, 3))]
-        + [Example("bpe1_trellis", UniformCodec(1, trellis=True), state, MessageContext(layout, 3, 3))],
+        + [Example("bpe1_trellis", UniformCodec(1, trellis=True), state, MessageContext(layout, 3, 3))]
+        + [Example("conv_bpe1_kernel", UniformCodec(1, coder="kernel"), KERNEL_STATE, kernels)],
     }
 
 

@@ -21,7 +21,7 @@ from resfed.codec.layout import layout_digest
         (dict(bits=8), "CodecConfig.bits must be one of (1, 32), got 8"),
         (dict(scope="layer"), "CodecConfig.scope must be one of ('tensor', 'global')"),
         (dict(reconstruction="max"), "CodecConfig.reconstruction must be one of"),
-        (dict(coder="zstd"), "CodecConfig.coder must be one of ('huffman', 'golomb', 'ans', 'context')"),
+        (dict(coder="zstd"), "CodecConfig.coder must be one of ('huffman', 'golomb', 'ans', 'context', 'kernel')"),
     ],
 )
 def test_invalid_config_names_field_and_choices(kwargs, fragment) -> None:

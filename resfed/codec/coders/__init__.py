@@ -3,7 +3,8 @@
 ``huffman`` is the paper's scheme, ``golomb`` the classic near-entropy one for i.i.d.
 positions, ``ans`` a range coder at the information bound for i.i.d. positions, and
 ``context`` the range coder with per-row / per-column counts: the default, because it
-is the smallest on real residuals (see benchmarks/codec.md).
+is the smallest on real residuals (see benchmarks/codec.md). ``kernel`` adds kernel
+contexts for convolution weights (:mod:`.kernels`), smaller on the paper CNN's residuals.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ CODERS: dict[str, Coder] = {
         GolombCoder(),
         ContextCoder("ans", 3, contexts=False),
         ContextCoder("context", 4, contexts=True),
+        ContextCoder("kernel", 5, contexts=True, kernels=True),
     )
 }
 CODER_IDS: dict[int, Coder] = {c.coder_id: c for c in CODERS.values()}

@@ -22,6 +22,10 @@ adaptive one from an O(k) second-order estimate) and sends the choices first. Th
 probabilities of the adaptive model are elementwise float64 arithmetic on integers,
 computed identically by the vectorised encoder and the row-by-row decoder.
 
+``kernel`` is ``context`` plus, for convolution weights, a factor on each chosen model's
+probabilities by what the entries before it in its kernel were (:mod:`.kernels`), where
+that is cheaper: a flag per tensor for positions and one for signs after the choices.
+
 Per tensor, in the message's single stream (uint32 words, little-endian): the choices
 (only for tensors with rows and columns), then the positions, then the signs.
 """
@@ -30,6 +34,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -47,6 +52,7 @@ from ..rangecoding import (
     stream_bytes,
     stream_decoder,
 )
+from . import kernels
 from .base import Coder, Decoded, Slot, Sparse
 
 FLAT, ROWS, COLS = GROUPINGS = (0, 1, 2)
@@ -204,6 +210,66 @@ def _decode_adaptive(decoder, shape: tuple[int, int], k: int, alpha: float) -> n
     return mask
 
 
+# Base probabilities of every entry under a position or sign model, for the kernel contexts.
+
+
+def _grouped_probabilities(counts: np.ndarray, shape: tuple[int, ...], grouping: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each entry's probability (its group's count over its size), whether it is coded (its
+    group is neither empty nor full) and whether it is kept when not: (rows, columns) each."""
+    n = math.prod(shape)
+    per_group = n // counts.size
+    as_entries = lambda v: _ungrouped(np.repeat(v[:, None], per_group, axis=1), grouping).reshape(shape[0], -1)
+    return as_entries(counts / per_group), as_entries((counts > 0) & (counts < per_group)), as_entries(counts == per_group)
+
+
+def _position_probabilities(mask: np.ndarray, shape: tuple[int, ...], position_model: int) -> tuple[np.ndarray, np.ndarray]:
+    """(probabilities, coded) of every entry of the (rows, columns) ``mask`` under a model."""
+    if position_model < len(GROUPINGS):
+        counts = _grouped(mask.reshape(-1), shape, position_model).sum(axis=1)
+        return _grouped_probabilities(counts, shape, position_model)[:2]
+    counts = mask.sum(axis=1)
+    col_before = np.cumsum(mask, axis=0, dtype=np.int64) - mask
+    kept_before = np.cumsum(counts) - counts
+    alpha = ALPHAS[position_model - len(GROUPINGS)]
+    p = _adaptive_p(counts[:, None], col_before, kept_before[:, None], alpha, mask.shape[1])
+    return p, np.broadcast_to(((counts > 0) & (counts < mask.shape[1]))[:, None], mask.shape)
+
+
+def _encode_kernel_positions(encoder, mask: np.ndarray, shape: tuple[int, ...], position_model: int, codes: np.ndarray) -> None:
+    grouping = ROWS if position_model >= len(GROUPINGS) else position_model
+    _encode_counts(encoder, _grouped(mask.reshape(-1), shape, grouping).sum(axis=1))
+    p, open_ = _position_probabilities(mask, shape, position_model)
+    kernels.encode_positions(encoder, mask, p, open_, shape, codes)
+
+
+def _decode_kernel_positions(decoder, shape: tuple[int, ...], k: int, position_model: int) -> np.ndarray:
+    """The (rows, columns) mask, row by row, each row kernel position by kernel position."""
+    adaptive = position_model >= len(GROUPINGS)
+    grouping = ROWS if adaptive else position_model
+    groups, per_group = _grouped(np.zeros(math.prod(shape), bool), shape, grouping).shape
+    counts = _decode_counts(decoder, groups, per_group, k)
+    rows = kernels.RowDecoder(decoder, shape)
+    mask = np.zeros((shape[0], math.prod(shape[1:])), dtype=bool)
+    if not adaptive:
+        p, open_, full = _grouped_probabilities(counts, shape, grouping)
+        for i in range(mask.shape[0]):
+            mask[i] = rows.row(p[i], open_[i], full[i])
+        if np.any(_grouped(mask.reshape(-1), shape, grouping).sum(axis=1) != counts):
+            raise MessageError("a group's decoded mask does not hold its announced count")
+        return mask
+    alpha, n_cols = ALPHAS[position_model - len(GROUPINGS)], mask.shape[1]
+    col, kept_before, coded = np.zeros(n_cols, dtype=np.int64), np.int64(0), np.ones(n_cols, dtype=bool)
+    for i in range(mask.shape[0]):
+        if counts[i] == n_cols:
+            mask[i] = True
+        elif counts[i] > 0:
+            row = rows.row(_adaptive_p(counts[i], col, kept_before, alpha, n_cols), coded, ~coded)
+            mask[i] = _checked_rows(row[None], counts[i : i + 1])[0]
+        col += mask[i]
+        kept_before += counts[i]
+    return mask
+
+
 # Signs: per-group negative counts (uniform over 0..k_g), then the undetermined signs.
 
 
@@ -227,6 +293,38 @@ def _encode_signs(encoder, mask: np.ndarray, negative: np.ndarray) -> None:
     encoder.encode(negative[mask][open_].astype(np.int32), BERNOULLI, p)
 
 
+def _kernel_sign_model(mask: np.ndarray, shape: tuple[int, ...], grouping: int, neg: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per kept entry of the (rows, columns) ``mask`` (row-major): its group's share of
+    negatives, whether its sign is coded, and whether it is negative when not."""
+    kept = _grouped(mask.reshape(-1), shape, grouping).sum(axis=1)
+    rows, cols = np.nonzero(mask)
+    group = (np.zeros_like(rows), rows, cols)[grouping]
+    p = (neg / np.maximum(kept, 1))[group]
+    return p, ((neg > 0) & (neg < kept))[group], (neg == kept)[group]
+
+
+def _encode_kernel_signs(encoder, mask: np.ndarray, negative: np.ndarray, shape: tuple[int, ...], grouping: int, codes: np.ndarray) -> None:
+    kept = _grouped(mask.reshape(-1), shape, grouping).sum(axis=1)
+    neg = _grouped(negative.reshape(-1), shape, grouping).sum(axis=1)
+    encoder.encode(neg[kept > 0].astype(np.int32), UNIFORM, (kept[kept > 0] + 1).astype(np.int32))
+    p, open_, _ = _kernel_sign_model(mask, shape, grouping, neg)
+    kernels.encode_signs(encoder, mask, negative, p, open_, shape, codes)
+
+
+def _decode_kernel_signs(decoder, mask: np.ndarray, shape: tuple[int, ...], grouping: int) -> np.ndarray:
+    """The signs of the kept entries of the (rows, columns) ``mask``, row-major."""
+    kept = _grouped(mask.reshape(-1), shape, grouping).sum(axis=1)
+    neg = np.zeros_like(kept)
+    neg[kept > 0] = decoder.decode(UNIFORM, (kept[kept > 0] + 1).astype(np.int32))
+    p, open_, known = _kernel_sign_model(mask, shape, grouping, neg)
+    signs = kernels.decode_signs(decoder, mask, known, p, open_, shape)
+    out = np.zeros(mask.shape, dtype=bool)
+    out[mask] = signs
+    if np.any(_grouped(out.reshape(-1), shape, grouping).sum(axis=1) != neg):
+        raise MessageError("decoded signs do not match their announced counts")
+    return signs
+
+
 def _decode_signs(decoder, mask: np.ndarray) -> np.ndarray:
     kept = mask.sum(axis=1)
     neg = np.zeros_like(kept)
@@ -241,16 +339,35 @@ def _decode_signs(decoder, mask: np.ndarray) -> np.ndarray:
     return out
 
 
-class ContextCoder(Coder):
-    """Range-coded mask and signs; with ``contexts``, grouped and adaptive models."""
+@dataclass
+class _Choices:
+    """One tensor's mask and signs (per entry), the models chosen for them, the kernel
+    factor codes where kernel contexts are used (None where not), and the ideal bits."""
 
-    def __init__(self, name: str, coder_id: int, *, contexts: bool) -> None:
+    mask: np.ndarray
+    negative: np.ndarray
+    position_model: int = FLAT
+    sign_model: int = FLAT
+    position_codes: np.ndarray | None = None
+    sign_codes: np.ndarray | None = None
+    bits: float = 0.0
+
+
+class ContextCoder(Coder):
+    """Range-coded mask and signs; with ``contexts``, grouped and adaptive models; with
+    ``kernels`` too, kernel contexts for convolution weights."""
+
+    def __init__(self, name: str, coder_id: int, *, contexts: bool, kernels: bool = False) -> None:
         self.name = name
         self.coder_id = coder_id
         self.contexts = contexts
+        self.kernels = kernels
 
     def _has_context(self, shape: tuple[int, ...]) -> bool:
         return self.contexts and len(shape) >= 2 and shape[0] >= 2 and math.prod(shape[1:]) >= 2
+
+    def _has_kernels(self, shape: tuple[int, ...]) -> bool:
+        return self.kernels and kernels.has_kernels(shape)
 
     def encode(self, tensors: Sequence[Sparse]) -> bytes:
         encoder = Encoder()
@@ -258,9 +375,9 @@ class ContextCoder(Coder):
             self._encode_one(encoder, t)
         return stream_bytes(encoder)
 
-    def _choices(self, t: Sparse) -> tuple[np.ndarray, np.ndarray, int, int, float]:
-        """The tensor's mask and signs as per-entry arrays, the cheapest position and sign
-        models, and their ideal cost in bits (the choices' own symbols included)."""
+    def _choices(self, t: Sparse) -> _Choices:
+        """The cheapest position and sign models by their ideal costs (the choices' own
+        symbols included)."""
         mask = np.ones(t.n, dtype=bool)
         if t.idx is not None:
             mask[:] = False
@@ -268,43 +385,84 @@ class ContextCoder(Coder):
         neg = np.zeros(t.n, dtype=bool)
         if t.negative is not None:
             neg[mask] = t.negative
+        chosen = _Choices(mask, neg)
         context = self._has_context(t.shape)
         groupings = GROUPINGS if context else (FLAT,)
-        position_model = sign_model = FLAT
-        bits = 0.0
         if t.idx is not None:
             costs = [_grouped_cost(_grouped(mask, t.shape, g)) for g in groupings]
             if context:
                 costs += _adaptive_costs(_grouped(mask, t.shape, ROWS))
-                bits += math.log2(N_POSITION_MODELS)
-            position_model = int(np.argmin(costs))
-            bits += costs[position_model]
+                chosen.bits += math.log2(N_POSITION_MODELS)
+            chosen.position_model = int(np.argmin(costs))
+            chosen.bits += self._kernel_positions(chosen, t.shape, costs[chosen.position_model])
         if t.negative is not None:
             costs = [_sign_cost(_grouped(mask, t.shape, g), _grouped(neg, t.shape, g)) for g in groupings]
-            sign_model = int(np.argmin(costs))
-            bits += costs[sign_model] + (math.log2(len(GROUPINGS)) if context else 0.0)
-        return mask, neg, position_model, sign_model, bits
+            chosen.sign_model = int(np.argmin(costs))
+            chosen.bits += self._kernel_signs(chosen, t.shape, costs[chosen.sign_model])
+            chosen.bits += math.log2(len(GROUPINGS)) if context else 0.0
+        return chosen
+
+    def _kernel_positions(self, chosen: _Choices, shape: tuple[int, ...], bits: float) -> float:
+        """The bits of the positions, with kernel contexts where they are cheaper (then their
+        factor codes go into ``chosen``)."""
+        if not self._has_kernels(shape):
+            return bits
+        matrix = chosen.mask.reshape(shape[0], -1)
+        p, open_ = _position_probabilities(matrix, shape, chosen.position_model)
+        if not open_.any():
+            return bits + 1
+        kernel_bits, codes = kernels.position_cost(matrix, p, open_, shape)
+        if kernel_bits < bits:
+            chosen.position_codes = codes
+        return min(bits, kernel_bits) + 1
+
+    def _kernel_signs(self, chosen: _Choices, shape: tuple[int, ...], bits: float) -> float:
+        """As :meth:`_kernel_positions`, for the signs."""
+        if not self._has_kernels(shape):
+            return bits
+        matrix, negative = chosen.mask.reshape(shape[0], -1), chosen.negative.reshape(shape[0], -1)
+        grouping = chosen.sign_model
+        kept = _grouped(chosen.mask, shape, grouping).sum(axis=1)
+        neg = _grouped(chosen.negative, shape, grouping).sum(axis=1)
+        p, open_, _ = _kernel_sign_model(matrix, shape, grouping, neg)
+        if not open_.any():
+            return bits + 1
+        count_bits = float(np.log2(kept[kept > 0] + 1.0).sum())
+        kernel_bits, codes = kernels.sign_cost(matrix, negative, p, open_, shape)
+        if count_bits + kernel_bits < bits:
+            chosen.sign_codes = codes
+        return min(bits, count_bits + kernel_bits) + 1
 
     def ideal_bits(self, t: Sparse) -> float:
         """What coding ``t`` costs, from the models' ideal costs (the adaptive one estimated):
         for a caller that searches a quantiser step without coding every candidate."""
-        return self._choices(t)[-1]
+        return self._choices(t).bits
 
     def _encode_one(self, encoder, t: Sparse) -> None:
-        mask, neg, position_model, sign_model, _ = self._choices(t)
+        c = self._choices(t)
+        mask, neg = c.mask, c.negative
         if self._has_context(t.shape):
             if t.idx is not None:
-                encoder.encode(np.array([position_model], np.int32), model.Uniform(N_POSITION_MODELS))
+                encoder.encode(np.array([c.position_model], np.int32), model.Uniform(N_POSITION_MODELS))
             if t.negative is not None:
-                encoder.encode(np.array([sign_model], np.int32), model.Uniform(len(GROUPINGS)))
+                encoder.encode(np.array([c.sign_model], np.int32), model.Uniform(len(GROUPINGS)))
+        if self._has_kernels(t.shape):
+            flags = [codes is not None for codes, coded in ((c.position_codes, t.idx), (c.sign_codes, t.negative)) if coded is not None]
+            encoder.encode(np.array(flags, np.int32), model.Uniform(2))
         if t.idx is not None:
-            if position_model < len(GROUPINGS):
-                _encode_grouped(encoder, _grouped(mask, t.shape, position_model))
+            if c.position_codes is not None:
+                _encode_kernel_positions(encoder, mask.reshape(t.shape[0], -1), t.shape, c.position_model, c.position_codes)
+            elif c.position_model < len(GROUPINGS):
+                _encode_grouped(encoder, _grouped(mask, t.shape, c.position_model))
             else:
-                alpha = ALPHAS[position_model - len(GROUPINGS)]
+                alpha = ALPHAS[c.position_model - len(GROUPINGS)]
                 _encode_adaptive(encoder, _grouped(mask, t.shape, ROWS), alpha)
         if t.negative is not None:
-            _encode_signs(encoder, _grouped(mask, t.shape, sign_model), _grouped(neg, t.shape, sign_model))
+            if c.sign_codes is not None:
+                rows = t.shape[0]
+                _encode_kernel_signs(encoder, mask.reshape(rows, -1), neg.reshape(rows, -1), t.shape, c.sign_model, c.sign_codes)
+            else:
+                _encode_signs(encoder, _grouped(mask, t.shape, c.sign_model), _grouped(neg, t.shape, c.sign_model))
 
     def _start(self, buf: memoryview):
         return stream_decoder(buf)
@@ -320,8 +478,15 @@ class ContextCoder(Coder):
             position_model = int(decoder.decode(model.Uniform(N_POSITION_MODELS)))
         if context and slot.signs:
             sign_model = int(decoder.decode(model.Uniform(len(GROUPINGS))))
+        kernel_positions = kernel_signs = False
+        if self._has_kernels(slot.shape):
+            flags = iter(decoder.decode(model.Uniform(2), int(not slot.dense) + int(slot.signs)).astype(bool))
+            kernel_positions = bool(next(flags)) if not slot.dense else False
+            kernel_signs = bool(next(flags)) if slot.signs else False
         mask = np.ones(slot.n, dtype=bool)
-        if not slot.dense:
+        if kernel_positions:
+            mask = _decode_kernel_positions(decoder, slot.shape, slot.k, position_model).reshape(-1)
+        elif not slot.dense:
             if position_model < len(GROUPINGS):
                 shape = _grouped(mask, slot.shape, position_model).shape
                 mask = _ungrouped(_decode_grouped(decoder, shape, slot.k), position_model)
@@ -330,7 +495,9 @@ class ContextCoder(Coder):
                 alpha = ALPHAS[position_model - len(GROUPINGS)]
                 mask = _decode_adaptive(decoder, shape, slot.k, alpha).reshape(-1)
         negative = None
-        if slot.signs:
+        if kernel_signs:
+            negative = _decode_kernel_signs(decoder, mask.reshape(slot.shape[0], -1), slot.shape, sign_model)
+        elif slot.signs:
             signs = _decode_signs(decoder, _grouped(mask, slot.shape, sign_model))
             negative = _ungrouped(signs, sign_model)[mask]
         return (None if slot.dense else np.flatnonzero(mask)), negative

@@ -68,6 +68,11 @@ model, per-group sign counts: the structure real residuals have), the magnitudes
 ``|k| - 1`` are range-coded with each tensor's histogram. On real LeNet-5 / Fashion-MNIST
 residuals this codes the same levels in ~20 % fewer bytes than one histogram per tensor.
 
+``coder: kernel`` codes the positions and signs with the ``kernel`` coder instead
+(:mod:`..coders.kernels`: the ``context`` coder's models scaled by what the entries before
+each one in its convolution kernel were), frame kinds 7, 8 and 9 for 4, 5 and 6; the step
+search prices with it, so the bits it saves buy a finer step.
+
 Frame (:mod:`..frame`, kind 4, 5 or 6): the steps (float32: one for the state under ``global``,
 one per float tensor under ``tensor``; 0 where all levels are 0), a table (per float
 tensor coded at a nonzero step: its nonzero count, 0 allowed under ``global``, and if
@@ -94,6 +99,7 @@ import torch
 
 from ..coders import CODERS
 from ..coders.base import Slot, Sparse
+from ..coders.context import ContextCoder
 from ..errors import MessageError
 from ..frame import FrameHeader, f32_array, pack_frame, raw_tensor, read_f32, unpack_exactly
 from ..framing import get_varint, put_varint
@@ -113,6 +119,8 @@ from . import trellis as tcq
 
 KINDS = {False: 4, True: 5}  # frame kind by `centroids`
 TRELLIS_KIND = 6  # frame kind of `trellis` (levels recovered by the trellis's state machine)
+KERNEL_KIND_OFFSET = 3  # `coder: kernel` frames are kinds 7, 8 and 9 (as 4, 5 and 6)
+UNIFORM_CODERS = ("context", "kernel")  # the position coders with ideal costs for the step search
 CENTROID_MIN = 32  # a group of levels (level 1, levels above) gets its centroid from this size
 CENTROID_SCALE = 128  # centroid byte b: c = z + 1/2 + (b - 128) / 128, in steps
 SCOPES = ("global", "tensor")
@@ -150,9 +158,9 @@ class Levels:
     def varint_bits(self) -> float:
         return 8 * max(math.ceil(self.idx.size.bit_length() / 7), 1)
 
-    def ideal_bits(self) -> float:
+    def ideal_bits(self, positions: ContextCoder = POSITIONS) -> float:
         sent = 8 * sum(centroid_sent(self.magnitude)) if self.centroids else 0
-        return POSITIONS.ideal_bits(self.sparse) + self.magnitude_bits() + self.varint_bits() + sent
+        return positions.ideal_bits(self.sparse) + self.magnitude_bits() + self.varint_bits() + sent
 
 
 def centroid_sent(magnitude: np.ndarray) -> tuple[bool, bool]:
@@ -202,10 +210,13 @@ class UniformCodec(MessageCodec):
     centroids: bool = False
     raw: frozenset[str] = field(default=frozenset())
     trellis: bool = False
+    coder: str = "context"
 
     def __post_init__(self) -> None:
         if self.scope not in SCOPES:
             raise ValueError(f"uniform scope must be one of {SCOPES}, got {self.scope!r}")
+        if self.coder not in UNIFORM_CODERS:
+            raise ValueError(f"uniform coder must be one of {UNIFORM_CODERS}, got {self.coder!r}")
         for name in ("rate_distortion", "centroids", "trellis"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"uniform {name} must be true or false, got {getattr(self, name)!r}")
@@ -223,7 +234,13 @@ class UniformCodec(MessageCodec):
     @property
     def kind(self) -> int:
         """The frame kind of this codec's messages."""
-        return TRELLIS_KIND if self.trellis else KINDS[self.centroids]
+        kind = TRELLIS_KIND if self.trellis else KINDS[self.centroids]
+        return kind + (KERNEL_KIND_OFFSET if self.coder == "kernel" else 0)
+
+    @property
+    def positions(self) -> ContextCoder:
+        """The coder of the levels' positions and signs."""
+        return CODERS[self.coder]
 
     def levels(self, values: np.ndarray, shape: tuple[int, ...], step: np.float32) -> Levels:
         """The nonzero levels of one flat float32 tensor for a step > 0."""
@@ -301,7 +318,7 @@ class UniformCodec(MessageCodec):
     def _ideal_bits(self, tensors: Sequence[tuple[np.ndarray, tuple[int, ...]]], step: np.float32) -> float:
         levels = (self.levels(values, shape, step) for values, shape in tensors)
         empty = 8.0 if self.scope == "global" else 0.0  # its count 0 in the table
-        return sum(t.ideal_bits() if t.idx.size else empty for t in levels)
+        return sum(t.ideal_bits(self.positions) if t.idx.size else empty for t in levels)
 
     def step(self, tensors: Sequence[tuple[np.ndarray, tuple[int, ...]]]) -> np.float32:
         """The smallest float32 step at which ``tensors`` (flat values, shape) fit the
@@ -360,7 +377,7 @@ class UniformCodec(MessageCodec):
                 if tensor.centroids:
                     table += bytes(b for b, sent in zip(tensor.centroids, centroid_sent(tensor.magnitude)) if sent)
                 sparse.append(tensor.sparse)
-        return sent, bytes(table), POSITIONS.encode(sparse), stream_bytes(magnitudes)
+        return sent, bytes(table), self.positions.encode(sparse), stream_bytes(magnitudes)
 
     def encode(self, payload: Mapping[str, torch.Tensor], context: MessageContext) -> bytes:
         floats, raw = {}, []
@@ -420,7 +437,7 @@ class UniformCodec(MessageCodec):
         if pos != len(table):
             raise MessageError(f"level table has {len(table) - pos} bytes left over")
         check_exhausted(decoder)
-        decoded = dict(zip(step_of, POSITIONS.decode(positions, slots)))
+        decoded = dict(zip(step_of, self.positions.decode(positions, slots)))
         out, raw_sections = {}, iter(raw)
         for spec in layout:
             if not self._quantised(spec):

@@ -98,6 +98,12 @@ RESFED_STAGES: list[tuple[str, str, dict[str, Any]]] = [
         (f"uniform {b} bit/entry, global, trellis", "uniform", {"bits_per_entry": b, "trellis": True})
         for b in (0.05, 0.1, 0.2, 0.5, 1.0)
     ],
+    *[
+        (f"uniform {b} bit/entry, global, {levels}, kernel coder", "uniform",
+         {"bits_per_entry": b, levels.replace("-", "_"): True, "coder": "kernel"})
+        for levels in ("rate-distortion", "trellis")
+        for b in (0.05, 0.1, 0.2, 0.5, 1.0)
+    ],
 ]
 
 # NNCodec's sweep: qp relative to 4 * log2(rms of the residual's float entries), i.e. the

@@ -7,7 +7,7 @@ import dataclasses
 
 import numpy as np
 import pytest
-from codec_checks import EXAMPLES, KERNEL_STATE, hashed
+from codec_checks import EXAMPLES, KERNEL_STATE, hashed, kernel_structured
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -15,6 +15,7 @@ from resfed.codec import CodecConfig, DeepCodec, MessageContext, MessageError, U
 from resfed.codec.coders import CODERS, context
 from resfed.codec.coders.base import Slot, Sparse
 from resfed.codec.coders.kernels import SIGN_CONTEXTS, fit_factors, position_contexts
+from resfed.codec.formats.uniform import level_bits
 from resfed.codec.rangecoding import Encoder, check_exhausted, stream_bytes, stream_decoder
 from resfed.methods.links import stage_codec
 
@@ -136,3 +137,33 @@ def test_a_direction_config_chooses_the_kernel_coder_for_the_uniform_stage() -> 
     assert isinstance(codec, UniformCodec) and codec.coder == "kernel" and codec.kind == 7
     with pytest.raises(ValueError, match="uniform coder must be one of .* got 'huffman'"):
         stage_codec({"stage": "uniform", "coder": "huffman"})
+
+
+def test_the_level_search_prices_kernel_neighbours() -> None:
+    """With kernel pricing, an entry after a kept one in its kernel is cheaper to keep than
+    one in an empty kernel, and one whose sign follows the kernel's costs less than one whose
+    sign breaks it, where the levels say kernels cluster and share signs."""
+    shape = (16, 8, 3, 3)
+    values = kernel_structured(shape, 21).numpy().reshape(16, -1)
+    levels = (np.abs(values) > np.quantile(np.abs(values), 0.8)).astype(np.int64)
+    negative = values < 0
+    plain = level_bits(levels, 1)(np.ones_like(levels))
+    priced = level_bits(levels, 1, (shape, negative))(np.ones_like(levels))
+    after_kept = position_contexts(levels > 0, shape) == 1  # left neighbour kept, nothing else
+    isolated = position_contexts(levels > 0, shape) == 0
+    assert priced[after_kept].mean() < plain[after_kept].mean()
+    assert priced[after_kept].mean() < priced[isolated].mean()
+    flipped = level_bits(levels, 1, (shape, ~negative))(np.ones_like(levels))
+    assert priced[after_kept & (levels > 0)].mean() <= flipped[after_kept & (levels > 0)].mean()
+
+
+@pytest.mark.parametrize("levels", ["rate_distortion", "trellis"])
+def test_kernel_priced_levels_roundtrip_within_budget(levels) -> None:
+    codec = UniformCodec(0.5, coder="kernel", **{levels: True})
+    ctx = MessageContext(layout_of(KERNEL_STATE), 4, 3)
+    data = codec.encode(KERNEL_STATE, ctx)
+    assert len(data) <= 0.5 * sum(v.numel() for v in KERNEL_STATE.values()) / 8 + 64
+    decoded = codec.decode(data, ctx)
+    twin = dataclasses.replace(codec, coder="context")
+    assert _error(KERNEL_STATE, decoded) < 0.9 * _error(KERNEL_STATE, twin.decode(twin.encode(KERNEL_STATE, ctx), ctx))
+    assert codec.encode(KERNEL_STATE, ctx) == data  # deterministic

@@ -34,6 +34,7 @@ SIGN_CONTEXTS = 3
 FACTOR_MODEL = model.Uniform(FACTOR_LEVELS)
 LOG_FACTOR_RANGE = math.log(FACTOR_LEVELS / FACTOR_SCALE)  # the fit's search range of log f
 FIT_ITERATIONS = 16
+FIT_TOLERANCE = 1 / (4 * FACTOR_SCALE)  # in log f: well within a code's resolution
 
 
 def has_kernels(shape: tuple[int, ...]) -> bool:
@@ -52,24 +53,26 @@ def scaled(p: np.ndarray, factor: np.ndarray) -> np.ndarray:
 
 
 def fit_factors(y: np.ndarray, p: np.ndarray, context: np.ndarray, n_contexts: int) -> np.ndarray:
-    """The quantised maximum-likelihood factor codes ``q`` per context: Newton on log f,
-    kept inside a bracket that halves when a step would leave it (the likelihood is concave
-    in log f, so its slope's sign says on which side the optimum lies)."""
-    codes = np.full(n_contexts, FACTOR_SCALE, dtype=np.int64)
-    for c in range(n_contexts):
-        chosen = context == c
-        if not chosen.any():
-            continue
-        yc, pc = y[chosen], p[chosen]
-        low, high, log_f = -LOG_FACTOR_RANGE, LOG_FACTOR_RANGE, 0.0
-        for _ in range(FIT_ITERATIONS):
-            q = scaled(pc, np.float64(math.exp(log_f)))
-            slope, curvature = float(np.sum(yc - q)), float(np.sum(q * (1.0 - q)))
-            low, high = (log_f, high) if slope > 0 else (low, log_f)
-            step = log_f + slope / curvature if curvature > 0 else low - 1.0
-            log_f = step if low < step < high else (low + high) / 2
-        codes[c] = int(np.clip(round(math.exp(log_f) * FACTOR_SCALE), 1, FACTOR_LEVELS - 1))
-    return codes
+    """The quantised maximum-likelihood factor codes ``q`` per context (1 where a context
+    has no entry): Newton on log f, all contexts at once, kept inside a bracket that halves
+    when a step would leave it (the likelihood is concave in log f, so its slope's sign says
+    on which side the optimum lies)."""
+    low, high = np.full(n_contexts, -LOG_FACTOR_RANGE), np.full(n_contexts, LOG_FACTOR_RANGE)
+    count = np.bincount(context, minlength=n_contexts) + 1.0
+    mean_y = (np.bincount(context, weights=y, minlength=n_contexts) + 0.5) / count
+    mean_p = (np.bincount(context, weights=p, minlength=n_contexts) + 0.5) / count
+    log_f = np.clip(np.log(mean_y / (1 - mean_y + 1e-12)) - np.log(mean_p / (1 - mean_p + 1e-12)), low, high)
+    for _ in range(FIT_ITERATIONS):  # from the ratio of the mean odds, a few steps suffice
+        q = scaled(p, np.exp(log_f)[context])
+        slope = np.bincount(context, weights=y - q, minlength=n_contexts)
+        curvature = np.bincount(context, weights=q * (1.0 - q), minlength=n_contexts)
+        low, high = np.where(slope > 0, log_f, low), np.where(slope > 0, high, log_f)
+        step = log_f + slope / np.maximum(curvature, 1e-300)
+        previous, log_f = log_f, np.where((low < step) & (step < high), step, (low + high) / 2)
+        if np.max(np.abs(log_f - previous)) < FIT_TOLERANCE:
+            break
+    codes = np.clip(np.round(np.exp(log_f) * FACTOR_SCALE), 1, FACTOR_LEVELS - 1).astype(np.int64)
+    return np.where(np.bincount(context, minlength=n_contexts) > 0, codes, FACTOR_SCALE)
 
 
 def factors(codes: np.ndarray) -> np.ndarray:
@@ -153,9 +156,9 @@ class RowDecoder:
 # Signs: the context of each kept entry is the sign of the last kept one before it in its kernel.
 
 
-def sign_contexts(mask: np.ndarray, negative: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Per kept entry of a (rows, in * kernel) mask, in its row-major order: 0 when no entry
-    before it in its kernel is kept, 1 when the last one is positive, 2 when negative."""
+def last_signs(mask: np.ndarray, negative: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Per entry of a (rows, in * kernel) mask: 0 when no entry before it in its kernel is
+    kept, 1 when the last one is positive, 2 when negative."""
     size = kernel_size(shape)[0]
     kept = mask.reshape(-1, size)
     code = np.where(kept, np.where(negative.reshape(-1, size), 2, 1), 0)
@@ -164,7 +167,24 @@ def sign_contexts(mask: np.ndarray, negative: np.ndarray, shape: tuple[int, ...]
     for j in range(size):
         context[:, j] = last
         last = np.where(kept[:, j], code[:, j], last)
-    return context.reshape(mask.shape)[mask]
+    return context.reshape(mask.shape)
+
+
+def sign_contexts(mask: np.ndarray, negative: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """:func:`last_signs` of the kept entries, in their row-major order."""
+    return last_signs(mask, negative, shape)[mask]
+
+
+def priced(nonzero: np.ndarray, negative: np.ndarray, p: np.ndarray, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """For a level search: each entry's probability of being kept, ``p`` scaled by factors
+    fitted to the kernel contexts of ``nonzero``, and the bits of its sign if kept, by the
+    share of negatives after the same last kept sign (both from the levels as they are)."""
+    context = position_contexts(nonzero, shape)
+    scaled_p = scaled(p, factors(fit_factors(nonzero.reshape(-1), p.reshape(-1), context.reshape(-1), POSITION_CONTEXTS))[context])
+    last = last_signs(nonzero, negative, shape)
+    kept = np.bincount(last[nonzero], minlength=SIGN_CONTEXTS) + 1.0
+    share = (np.bincount(last[nonzero & negative], minlength=SIGN_CONTEXTS) + 0.5) / kept
+    return scaled_p, -np.log2(np.where(negative, share[last], 1 - share[last]))
 
 
 def sign_cost(mask: np.ndarray, negative: np.ndarray, p: np.ndarray, open_: np.ndarray, shape: tuple[int, ...]) -> tuple[float, np.ndarray]:

@@ -100,6 +100,7 @@ import torch
 from ..coders import CODERS
 from ..coders.base import Slot, Sparse
 from ..coders.context import ContextCoder
+from ..coders.kernels import has_kernels, priced
 from ..errors import MessageError
 from ..frame import FrameHeader, f32_array, pack_frame, raw_tensor, read_f32, unpack_exactly
 from ..framing import get_varint, put_varint
@@ -170,7 +171,7 @@ def centroid_sent(magnitude: np.ndarray) -> tuple[bool, bool]:
     return ones >= CENTROID_MIN, magnitude.size - ones >= CENTROID_MIN
 
 
-def level_bits(levels: np.ndarray, largest: int) -> Callable[[np.ndarray], np.ndarray]:
+def level_bits(levels: np.ndarray, largest: int, kernel: tuple[tuple[int, ...], np.ndarray] | None = None) -> Callable[[np.ndarray], np.ndarray]:
     """What each entry of a (rows, columns) level matrix would cost at another level up to
     ``largest``, by the models the coder fits to ``levels``: its position's probability
     (its row's count times its column's share of the others, as the ``context`` coder's
@@ -186,9 +187,12 @@ def level_bits(levels: np.ndarray, largest: int) -> Callable[[np.ndarray], np.nd
         column = nonzero.sum(0, keepdims=True) - nonzero
         p = (row + 0.5) / (columns + 1) * (column + COLUMN_ALPHA) * columns / (total + COLUMN_ALPHA * columns)
     p = np.clip(p, 1e-6, 1 - 1e-6)
+    sign = 1.0
+    if kernel is not None and has_kernels(kernel[0]):
+        p, sign = priced(nonzero, kernel[1], p, kernel[0])
     counts = np.bincount(levels[nonzero], minlength=largest + 1)[1:] + 0.5
     magnitude = np.concatenate([[0.0], np.log2(counts.sum() / counts)])
-    zero, nonzero_bits = -np.log2(1 - p), 1 - np.log2(p)
+    zero, nonzero_bits = -np.log2(1 - p), sign - np.log2(p)
 
     def bits(candidate: np.ndarray) -> np.ndarray:
         return np.where(candidate > 0, nonzero_bits + magnitude[candidate], zero)
@@ -246,13 +250,13 @@ class UniformCodec(MessageCodec):
         """The nonzero levels of one flat float32 tensor for a step > 0."""
         scaled = np.abs(values.astype(np.float64)) / float(step)
         if self.trellis:
-            magnitude = self._trellis(scaled, shape)
+            magnitude = self._trellis(scaled, shape, self._kernel(shape, values < 0))
             idx = np.flatnonzero(magnitude)
             return Levels(shape, idx, values[idx] < 0, magnitude[idx])
         idx = np.flatnonzero(scaled >= self.dead_zone)
         magnitude = self._magnitudes(scaled[idx])
         if self.rate_distortion and idx.size:
-            idx, magnitude = self._rate_distortion(scaled, idx, magnitude, shape)
+            idx, magnitude = self._rate_distortion(scaled, idx, magnitude, shape, self._kernel(shape, values < 0))
         centroids = self._centroids(scaled[idx], magnitude) if self.centroids else None
         return Levels(shape, idx, values[idx] < 0, magnitude, centroids)
 
@@ -266,7 +270,8 @@ class UniformCodec(MessageCodec):
         return codes[0], codes[1]
 
     def _rate_distortion(
-        self, scaled: np.ndarray, idx: np.ndarray, magnitude: np.ndarray, shape: tuple[int, ...]
+        self, scaled: np.ndarray, idx: np.ndarray, magnitude: np.ndarray, shape: tuple[int, ...],
+        kernel: tuple[tuple[int, ...], np.ndarray] | None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """The nonzero levels (positions, magnitudes) after choosing each entry's level among
         k, k - 1 and 0 (for k <= 2) at the least squared error (in step^2) plus RD_LAMBDA
@@ -278,13 +283,17 @@ class UniformCodec(MessageCodec):
         candidates = (np.where(chosen <= 2, 0, chosen), np.maximum(chosen - 1, 0), chosen)
         recovered = [np.where(m > 0, m + (self.dead_zone - 0.5), 0.0) for m in candidates]
         for _ in range(RD_PASSES):
-            bits = level_bits(chosen, int(magnitude.max()))
+            bits = level_bits(chosen, int(magnitude.max()), kernel)
             costs = [(scaled - r) ** 2 + RD_LAMBDA * bits(m) for m, r in zip(candidates, recovered)]
             chosen = np.choose(np.argmin(costs, axis=0), candidates)
         kept = np.flatnonzero(chosen)
         return kept, chosen.reshape(-1)[kept]
 
-    def _trellis(self, scaled: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    def _kernel(self, shape: tuple[int, ...], negative: np.ndarray) -> tuple[tuple[int, ...], np.ndarray] | None:
+        """What the level search needs to price kernel contexts: with ``coder: kernel`` only."""
+        return (shape, negative.reshape(shape[0], -1)) if self.coder == "kernel" and has_kernels(shape) else None
+
+    def _trellis(self, scaled: np.ndarray, shape: tuple[int, ...], kernel: tuple[tuple[int, ...], np.ndarray] | None) -> np.ndarray:
         """The trellis's level magnitudes of one tensor (flat), each pass priced by the coder's
         models fitted to the levels before it, from the scalar levels at twice the step."""
         matrix = scaled.reshape(tcq.chain_view(shape))
@@ -292,7 +301,7 @@ class UniformCodec(MessageCodec):
         magnitude = np.where(half >= self.dead_zone, self._magnitudes(half), 0)
         largest = tcq.largest_level(matrix)
         for _ in range(RD_PASSES):
-            magnitude = tcq.search(matrix, level_bits(magnitude, largest), TRELLIS_LAMBDA)
+            magnitude = tcq.search(matrix, level_bits(magnitude, largest, kernel), TRELLIS_LAMBDA)
         return magnitude.reshape(-1)
 
     def _magnitudes(self, scaled: np.ndarray) -> np.ndarray:

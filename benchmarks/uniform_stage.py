@@ -33,6 +33,10 @@ STAGES: list[tuple[str, MessageCodec]] = [
     ],
     *[(f"uniform {b} bit/entry, centroids", UniformCodec(b, centroids=True)) for b in (0.025, 0.05, 0.1, 0.2, 0.5, 1.0)],
     *[(f"uniform {b} bit/entry, trellis", UniformCodec(b, trellis=True)) for b in (0.025, 0.05, 0.1, 0.2, 0.5, 1.0)],
+    *[
+        (f"uniform {b} bit/entry, rate-distortion levels, kernel coder", UniformCodec(b, rate_distortion=True, coder="kernel"))
+        for b in (0.025, 0.05, 0.1, 0.2, 0.5, 1.0)
+    ],
 ]
 
 

@@ -35,6 +35,7 @@ FACTOR_MODEL = model.Uniform(FACTOR_LEVELS)
 LOG_FACTOR_RANGE = math.log(FACTOR_LEVELS / FACTOR_SCALE)  # the fit's search range of log f
 FIT_ITERATIONS = 16
 FIT_TOLERANCE = 1 / (4 * FACTOR_SCALE)  # in log f: well within a code's resolution
+PRICING_SAMPLE = 2**16  # a level search fits its factors to about this many entries per tensor
 
 
 def has_kernels(shape: tuple[int, ...]) -> bool:
@@ -180,7 +181,9 @@ def priced(nonzero: np.ndarray, negative: np.ndarray, p: np.ndarray, shape: tupl
     fitted to the kernel contexts of ``nonzero``, and the bits of its sign if kept, by the
     share of negatives after the same last kept sign (both from the levels as they are)."""
     context = position_contexts(nonzero, shape)
-    scaled_p = scaled(p, factors(fit_factors(nonzero.reshape(-1), p.reshape(-1), context.reshape(-1), POSITION_CONTEXTS))[context])
+    every = slice(None, None, max(1, nonzero.size // PRICING_SAMPLE))  # a search needs the factors roughly
+    codes = fit_factors(nonzero.reshape(-1)[every], p.reshape(-1)[every], context.reshape(-1)[every], POSITION_CONTEXTS)
+    scaled_p = scaled(p, factors(codes)[context])
     last = last_signs(nonzero, negative, shape)
     kept = np.bincount(last[nonzero], minlength=SIGN_CONTEXTS) + 1.0
     share = (np.bincount(last[nonzero & negative], minlength=SIGN_CONTEXTS) + 0.5) / kept

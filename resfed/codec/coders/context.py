@@ -216,9 +216,11 @@ def _decode_adaptive(decoder, shape: tuple[int, int], k: int, alpha: float) -> n
 def _grouped_probabilities(counts: np.ndarray, shape: tuple[int, ...], grouping: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Each entry's probability (its group's count over its size), whether it is coded (its
     group is neither empty nor full) and whether it is kept when not: (rows, columns) each."""
-    n = math.prod(shape)
-    per_group = n // counts.size
-    as_entries = lambda v: _ungrouped(np.repeat(v[:, None], per_group, axis=1), grouping).reshape(shape[0], -1)
+    per_group = math.prod(shape) // counts.size
+
+    def as_entries(per_group_value: np.ndarray) -> np.ndarray:
+        return _ungrouped(np.repeat(per_group_value[:, None], per_group, axis=1), grouping).reshape(shape[0], -1)
+
     return as_entries(counts / per_group), as_entries((counts > 0) & (counts < per_group)), as_entries(counts == per_group)
 
 

@@ -71,6 +71,8 @@ def test_ctrl_c_ends_with_one_line_and_exit_130(inputs, tmp_path):
         [sys.executable, "-m", "resfed.cli", "train", "--spec", json.dumps(slow), "--data", str(data),
          "--partition", str(partition), "--out", str(out), "--quiet"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, cwd=REPO,
+        # as from a terminal: a test run started as a background job inherits SIGINT ignored
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 120
     while not (out / "rounds.csv").exists() or len(pd.read_csv(out / "rounds.csv")) < 1:

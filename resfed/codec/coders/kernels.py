@@ -88,6 +88,11 @@ def bits(y: np.ndarray, p: np.ndarray) -> float:
 # Positions: contexts from the kept entries before each one in its kernel.
 
 
+def _position_context(left: np.ndarray, above: np.ndarray, before: np.ndarray) -> np.ndarray:
+    """The context from the left and upper neighbours' kept flags and the kept count before."""
+    return left + 2 * above + 4 * (before > left + above)
+
+
 def position_contexts(mask: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """The context of every entry of a (rows, in * kernel) mask, as the decoder sees it."""
     size, width = kernel_size(shape)
@@ -98,8 +103,7 @@ def position_contexts(mask: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     left[:, :, ::width] = 0
     above = np.zeros_like(kernels)
     above[:, :, width:] = kernels[:, :, :-width]
-    other = before > left + above
-    return (left + 2 * above + 4 * other).reshape(mask.shape)
+    return _position_context(left, above, before).reshape(mask.shape)
 
 
 def coding_order(shape: tuple[int, int], kernel: int) -> np.ndarray:
@@ -145,10 +149,10 @@ class RowDecoder:
         for j in range(self.size):
             left = kernels[:, j - 1] if j % self.width else 0
             above = kernels[:, j - self.width] if j >= self.width else 0
-            context = left + 2 * above + 4 * (before > left + above)
+            context = _position_context(left, above, before)
             chosen = open_[:, j]
             if chosen.any():
-                q = scaled(p[chosen, j], self.factors[np.broadcast_to(context, chosen.shape)[chosen]])
+                q = scaled(p[chosen, j], self.factors[context[chosen]])
                 kernels[chosen, j] = self.decoder.decode(BERNOULLI, q)
             before += kernels[:, j]
         return kernels.reshape(-1).astype(bool)

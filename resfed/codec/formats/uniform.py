@@ -188,7 +188,7 @@ def level_bits(levels: np.ndarray, largest: int, kernel: tuple[tuple[int, ...], 
         p = (row + 0.5) / (columns + 1) * (column + COLUMN_ALPHA) * columns / (total + COLUMN_ALPHA * columns)
     p = np.clip(p, 1e-6, 1 - 1e-6)
     sign = 1.0
-    if kernel is not None and has_kernels(kernel[0]):
+    if kernel is not None:
         p, sign = priced(nonzero, kernel[1], p, kernel[0])
     counts = np.bincount(levels[nonzero], minlength=largest + 1)[1:] + 0.5
     magnitude = np.concatenate([[0.0], np.log2(counts.sum() / counts)])
@@ -250,13 +250,13 @@ class UniformCodec(MessageCodec):
         """The nonzero levels of one flat float32 tensor for a step > 0."""
         scaled = np.abs(values.astype(np.float64)) / float(step)
         if self.trellis:
-            magnitude = self._trellis(scaled, shape, self._kernel(shape, values < 0))
+            magnitude = self._trellis(scaled, shape, self._kernel(shape, values))
             idx = np.flatnonzero(magnitude)
             return Levels(shape, idx, values[idx] < 0, magnitude[idx])
         idx = np.flatnonzero(scaled >= self.dead_zone)
         magnitude = self._magnitudes(scaled[idx])
         if self.rate_distortion and idx.size:
-            idx, magnitude = self._rate_distortion(scaled, idx, magnitude, shape, self._kernel(shape, values < 0))
+            idx, magnitude = self._rate_distortion(scaled, idx, magnitude, shape, self._kernel(shape, values))
         centroids = self._centroids(scaled[idx], magnitude) if self.centroids else None
         return Levels(shape, idx, values[idx] < 0, magnitude, centroids)
 
@@ -289,9 +289,12 @@ class UniformCodec(MessageCodec):
         kept = np.flatnonzero(chosen)
         return kept, chosen.reshape(-1)[kept]
 
-    def _kernel(self, shape: tuple[int, ...], negative: np.ndarray) -> tuple[tuple[int, ...], np.ndarray] | None:
-        """What the level search needs to price kernel contexts: with ``coder: kernel`` only."""
-        return (shape, negative.reshape(shape[0], -1)) if self.coder == "kernel" and has_kernels(shape) else None
+    def _kernel(self, shape: tuple[int, ...], values: np.ndarray) -> tuple[tuple[int, ...], np.ndarray] | None:
+        """What the level search needs to price kernel contexts (the shape and which entries
+        are negative): with ``coder: kernel`` and a tensor with kernels only."""
+        if self.coder != "kernel" or not has_kernels(shape):
+            return None
+        return shape, (values < 0).reshape(shape[0], -1)
 
     def _trellis(self, scaled: np.ndarray, shape: tuple[int, ...], kernel: tuple[tuple[int, ...], np.ndarray] | None) -> np.ndarray:
         """The trellis's level magnitudes of one tensor (flat), each pass priced by the coder's

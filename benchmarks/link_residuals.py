@@ -1,8 +1,9 @@
 """Save the uplink residuals a real run's senders code, for the codec benchmarks.
 
 Runs the spec of a finished run (its run.json) in-process for a few rounds and keeps
-every residual a lossy uplink sender coded (after warm-up): what `uniform_stage.py` and
-`nncodec_side_by_side.py` re-code. Usage:
+every residual a lossy uplink sender coded (after warm-up), with the predicted update
+(prediction minus anchor) both ends of its link held: what `uniform_stage.py` and
+`nncodec_side_by_side.py` re-code (the update for `prediction_gain`). Usage:
 
   PYTHONPATH=$PWD python benchmarks/link_residuals.py RUN_JSON DATA PARTITION OUT.pt \
       [--rounds 10] [--set key=value ...]
@@ -36,8 +37,12 @@ def federation_of(spec: dict, data: str, partition: str) -> Federation:
     )
 
 
+def on_cpu(state: st.State) -> st.State:
+    return {k: v.detach().cpu().clone() for k, v in state.items()}
+
+
 def capture(spec: dict, data: str, partition: str, rounds: int) -> list[dict]:
-    """Residuals of rounds 1..rounds, each as {"round", "state"}, in the order sent."""
+    """Residuals of rounds 1..rounds, each as {"round", "state", "update"}, in the order sent."""
     federation = federation_of(spec, data, partition)
     captured, captured_rounds, send = [], [], LinkEnd.send
 
@@ -45,8 +50,9 @@ def capture(spec: dict, data: str, partition: str, rounds: int) -> list[dict]:
         if end.settings.predictor == "trajectory" and not end._is_warmup() and not end.settings.codec.lossless:
             probe = copy.deepcopy(end)  # predicts as `send` will, without moving `end`'s trajectory
             probe._observe_anchor(anchor)
-            residual = st.sub(model, probe._prediction(anchor))
-            captured.append({"round": round_index, "state": {k: v.detach().cpu().clone() for k, v in residual.items()}})
+            prediction = probe._prediction(anchor)
+            residual, update = st.sub(model, prediction), st.sub(prediction, anchor)
+            captured.append({"round": round_index, "state": on_cpu(residual), "update": on_cpu(update)})
         return send(end, model, anchor, round_index)
 
     LinkEnd.send = recording

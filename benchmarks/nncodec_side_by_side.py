@@ -21,7 +21,10 @@ c) with ``--bn-stats without`` (or ``both``) without the BatchNorm running stati
    (names holding ``running_`` or ``num_batches_tracked``).
 
 Each residual is coded on its own (no temporal context in either coder: NNCodec's
-``tca`` and its difference-update signalling are off, resfed has no inter-round state).
+``tca`` and its difference-update signalling are off, resfed has no inter-round state),
+except by the stages with ``prediction_gain``, which use the link's predicted update
+(prediction minus anchor, which both ends of a link hold), saved beside each residual
+as ``"update"`` by ``link_residuals.py``.
 
 NNCodec stays out of resfed's dependencies; it lives in its own venv, with what
 ``import resfed.codec`` needs beside it (resfed itself comes from PYTHONPATH, so that a
@@ -102,6 +105,11 @@ RESFED_STAGES: list[tuple[str, str, dict[str, Any]]] = [
         (f"uniform {b} bit/entry, global, {levels}, kernel coder", "uniform",
          {"bits_per_entry": b, levels.replace("-", "_"): True, "coder": "kernel"})
         for levels in ("rate-distortion", "trellis")
+        for b in (0.05, 0.1, 0.2, 0.5, 1.0)
+    ],
+    *[
+        (f"uniform {b} bit/entry, global, rate-distortion, kernel coder, prediction gain", "uniform",
+         {"bits_per_entry": b, "rate_distortion": True, "coder": "kernel", "prediction_gain": True})
         for b in (0.05, 0.1, 0.2, 0.5, 1.0)
     ],
 ]
@@ -235,13 +243,18 @@ def build_stages(rows: Sequence[tuple[str, str, dict[str, Any]]]) -> tuple[list[
     return stages, skipped
 
 
-def context_of(state: Mapping[str, torch.Tensor]) -> MessageContext:
-    return MessageContext(layout_of(state), 3, 2)
+def context_of(state: Mapping[str, torch.Tensor], codec: MessageCodec | None = None, update: State | None = None) -> MessageContext:
+    """The message context of ``state``, with the predicted update where ``codec`` needs it."""
+    if codec is None or not codec.needs_prediction:
+        return MessageContext(layout_of(state), 3, 2)
+    if update is None:
+        raise SystemExit("a prediction_gain stage needs the residuals' predicted updates: capture them with link_residuals.py")
+    return MessageContext(layout_of(state), 3, 2, shared=update)
 
 
-def resfed_point(codec: MessageCodec, state: State) -> tuple[int, float]:
+def resfed_point(codec: MessageCodec, state: State, update: State | None) -> tuple[int, float]:
     """(message bytes, relative error) of one stage on one residual."""
-    context = context_of(state)
+    context = context_of(state, codec, update)
     data = codec.encode(state, context)
     decoded = codec.decode(data, context)
     return len(data), relative_error(state, {k: v.numpy() for k, v in decoded.items()})
@@ -297,15 +310,16 @@ def lossless_row(nnc: types.ModuleType, state: State) -> LosslessRow:
 # --- the run --------------------------------------------------------------------------
 
 
-def load_residuals(path: Path, every: int, clients: int) -> tuple[dict[str, Any], list[tuple[int, int, State]]]:
+def load_residuals(path: Path, every: int, clients: int) -> tuple[dict[str, Any], list[tuple[int, int, State, State | None]]]:
     """The file's spec and the residuals of every ``every``-th round (round % every == 0),
-    the first ``clients`` of each round in file order, as (round, client, state)."""
+    the first ``clients`` of each round in file order, as (round, client, state, predicted
+    update or None where the file has none)."""
     blob = torch.load(path, map_location="cpu", weights_only=False)
     picked, seen = [], {}
     for entry in blob["residuals"]:
         index = seen[entry["round"]] = seen.get(entry["round"], -1) + 1
         if entry["round"] % every == 0 and index < clients:
-            picked.append((entry["round"], index, entry["state"]))
+            picked.append((entry["round"], index, entry["state"], entry.get("update")))
     return blob["spec"], picked
 
 
@@ -320,12 +334,14 @@ class Results:
     lossless: list[LosslessRow]
 
 
-def measure(nnc: types.ModuleType, residuals: Sequence[State], stages: Sequence[tuple[str, MessageCodec]]) -> Results:
+def measure(
+    nnc: types.ModuleType, residuals: Sequence[State], updates: Sequence[State | None], stages: Sequence[tuple[str, MessageCodec]]
+) -> Results:
     results = Results({label: [] for label, _ in stages}, {v: {o: [] for o in NNC_QP_OFFSETS} for v, _ in NNC_VARIANTS}, [])
-    for i, state in enumerate(residuals):
+    for i, (state, update) in enumerate(zip(residuals, updates)):
         start = time.perf_counter()
         for label, codec in stages:
-            results.stages[label].append(resfed_point(codec, state))
+            results.stages[label].append(resfed_point(codec, state, update))
         params, base = to_nnc_dict(state), round(4 * math.log2(rms(state)))
         for variant, options in NNC_VARIANTS:
             for offset in NNC_QP_OFFSETS:
@@ -364,9 +380,8 @@ class FixedCost:
 
 def fixed_cost(nnc: types.ModuleType, state: State, stages: Sequence[tuple[str, MessageCodec]]) -> FixedCost:
     zero = {k: torch.zeros_like(v) for k, v in state.items()}
-    context = context_of(zero)
     nnc_size, _ = nnc_roundtrip(nnc, to_nnc_dict(zero), qp=-40, nonweight_qp=None, use_dq=True, row_skipping=True)
-    return FixedCost({label: len(codec.encode(zero, context)) for label, codec in stages}, nnc_size)
+    return FixedCost({label: len(codec.encode(zero, context_of(zero, codec, zero))) for label, codec in stages}, nnc_size)
 
 
 def net_ratio(resfed_net: float, nnc_net: float | None, nnc_total: float | None) -> str:
@@ -457,14 +472,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"Skipped stages (keywords the installed UniformCodec does not take): {skipped}\n")
     for path in args.files:
         spec, picked = load_residuals(path, args.every, args.clients)
-        rounds = sorted({r for r, _, _ in picked})
+        rounds = sorted({r for r, *_ in picked})
         print(f"## {path.name}: {spec.get('dataset_spec', {}).get('model')} on {spec.get('dataset')}, seed {spec.get('seed')}, rounds {rounds}, {args.clients} client(s) each\n")
-        variants = [("all tensors", [s for _, _, s in picked])] if args.bn_stats != "without" else []
+        variants = [("all tensors", [s for _, _, s, _ in picked])] if args.bn_stats != "without" else []
         if args.bn_stats != "with":
-            variants.append(("without BatchNorm running statistics", [without_bn_stats(s) for _, _, s in picked]))
+            variants.append(("without BatchNorm running statistics", [without_bn_stats(s) for _, _, s, _ in picked]))
+        updates = [u for *_, u in picked]
         for title, residuals in variants:
             print(f"{path.name}, {title}: {len(residuals)} residuals", file=sys.stderr, flush=True)
-            results = measure(nnc, residuals, stages)
+            results = measure(nnc, residuals, updates, stages)
             n_entries = sum(residuals[0][k].numel() for k in float_names(residuals[0]))
             fixed = fixed_cost(nnc, residuals[0], stages)
             print(report(title, results, n_entries, len(residuals[0]), fixed), flush=True)

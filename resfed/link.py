@@ -128,6 +128,14 @@ class LinkEnd:
             return frozenset(spec.name for spec in self.layout)
         return codec.raw if isinstance(codec, RAW_CAPABLE) else frozenset()
 
+    def _message_context(
+        self, codec: MessageCodec, anchor: st.State, prediction: st.State, round_index: int, device: Any = "cpu"
+    ) -> MessageContext:
+        """What both ends know about a transfer's message: with the predicted update
+        (prediction minus anchor) where the codec conditions on it."""
+        shared = st.sub(prediction, anchor) if codec.needs_prediction else None
+        return MessageContext(self.layout, self.method_id, round_index, shared=shared, device=device)
+
     def _recover(
         self, data: bytes, anchor: st.State, prediction: st.State, round_index: int
     ) -> tuple[st.State, st.State]:
@@ -136,7 +144,7 @@ class LinkEnd:
         device = next(iter(prediction.values())).device
         codec = self._codec()
         exact = self._exact(codec)
-        decoded = codec.decode(data, MessageContext(self.layout, self.method_id, round_index, device=device))
+        decoded = codec.decode(data, self._message_context(codec, anchor, prediction, round_index, device))
         recovered = {
             name: decoded[name].to(p) if name in exact else p + decoded[name].to(p) for name, p in prediction.items()
         }
@@ -156,7 +164,7 @@ class LinkEnd:
         codec = self._codec()
         exact = self._exact(codec)
         payload = {name: model[name] if name in exact else r for name, r in residual.items()}
-        data = codec.encode(payload, MessageContext(self.layout, self.method_id, round_index))
+        data = codec.encode(payload, self._message_context(codec, anchor, prediction, round_index))
         recovered, carried = self._recover(data, anchor, prediction, round_index)
         if self.settings.error_feedback:
             self.error = st.sub(payload, carried)  # zero on the exact entries

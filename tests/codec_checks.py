@@ -190,6 +190,8 @@ def _examples() -> dict[str, list[Example]]:
     ones = {k: (hashed(t.shape, 11 + i).abs() * 7).floor().long() for i, (k, t) in enumerate(theta.items())}
     pm = MessageContext(layout_of(theta), 6, 4, shared=theta)
     c = hashed((16,), 12).numpy()
+    update = {k: hashed(t.shape, 20 + i) if t.is_floating_point() and k != "fc.bias" else torch.zeros_like(t) for i, (k, t) in enumerate(state.items())}
+    biased = {k: t - 0.7 * update[k] if t.is_floating_point() else t for k, t in state.items()}  # a prediction that overshoots
     deep = MessageContext(layout, 4, 3)
     kernels = MessageContext(layout_of(KERNEL_STATE), 4, 3)
     return {
@@ -216,7 +218,8 @@ def _examples() -> dict[str, list[Example]]:
         + [Example("bpe0.25_rd", UniformCodec(0.25, rate_distortion=True), state, MessageContext(layout, 3, 3))]
         + [Example("bpe2_centroids", UniformCodec(2, centroids=True), state, MessageContext(layout, 3, 3))]
         + [Example("bpe1_trellis", UniformCodec(1, trellis=True), state, MessageContext(layout, 3, 3))]
-        + [Example("conv_bpe1_kernel", UniformCodec(1, coder="kernel"), KERNEL_STATE, kernels)],
+        + [Example("conv_bpe1_kernel", UniformCodec(1, coder="kernel"), KERNEL_STATE, kernels)]
+        + [Example("bpe0.5_gain", UniformCodec(0.5, prediction_gain=True), biased, MessageContext(layout, 3, 3, shared=update))],
     }
 
 

@@ -63,6 +63,12 @@ class MessageCodec(ABC):
     def decode(self, data: bytes | bytearray | memoryview, context: MessageContext) -> Any:
         """The payload a message carries, checked against ``context``."""
 
+    @property
+    def needs_prediction(self) -> bool:
+        """Whether a link must put its predicted update (prediction minus anchor, by tensor
+        name) in ``MessageContext.shared`` for this codec."""
+        return False
+
     def get_config(self) -> dict[str, Any]:
         """This codec's settings, JSON-able, with its ``"id"``."""
         return {"id": self.codec_id, **{f.name: getattr(self, f.name) for f in fields(self)}}

@@ -73,8 +73,16 @@ residuals this codes the same levels in ~20 % fewer bytes than one histogram per
 each one in its convolution kernel were), frame kinds 7, 8 and 9 for 4, 5 and 6; the step
 search prices with it, so the bits it saves buy a finer step.
 
+``prediction_gain`` (off by default, frame kinds 10 to 15 for 4 to 9) codes the residual
+minus a factor per tensor times the link's predicted update, which the receiver adds back
+(:mod:`.gains`; the update comes in ``MessageContext.shared``): where a coarsely coded
+trajectory makes the prediction overshoot, part of the update is back in the residual, and
+the gain takes it out for a byte per tensor.
+
 Frame (:mod:`..frame`, kind 4, 5 or 6): the steps (float32: one for the state under ``global``,
-one per float tensor under ``tensor``; 0 where all levels are 0), a table (per float
+one per float tensor under ``tensor``; 0 where all levels are 0), under
+``prediction_gain`` the gains (a signed byte per float tensor whose predicted update is not
+all zero), a table (per float
 tensor coded at a nonzero step: its nonzero count, 0 allowed under ``global``, and if
 above 0 the histogram of its magnitudes, and with ``centroids`` the centroid bytes of
 its groups of at least ``CENTROID_MIN`` entries), the positions-and-signs stream, the
@@ -116,11 +124,13 @@ from ..rangecoding import (
     stream_decoder,
 )
 from ..registry import register_codec
+from . import gains
 from . import trellis as tcq
 
 KINDS = {False: 4, True: 5}  # frame kind by `centroids`
 TRELLIS_KIND = 6  # frame kind of `trellis` (levels recovered by the trellis's state machine)
 KERNEL_KIND_OFFSET = 3  # `coder: kernel` frames are kinds 7, 8 and 9 (as 4, 5 and 6)
+GAIN_KIND_OFFSET = 6  # `prediction_gain` frames are kinds 10 to 15 (as 4 to 9)
 UNIFORM_CODERS = ("context", "kernel")  # the position coders with ideal costs for the step search
 CENTROID_MIN = 32  # a group of levels (level 1, levels above) gets its centroid from this size
 CENTROID_SCALE = 128  # centroid byte b: c = z + 1/2 + (b - 128) / 128, in steps
@@ -215,13 +225,14 @@ class UniformCodec(MessageCodec):
     raw: frozenset[str] = field(default=frozenset())
     trellis: bool = False
     coder: str = "context"
+    prediction_gain: bool = False
 
     def __post_init__(self) -> None:
         if self.scope not in SCOPES:
             raise ValueError(f"uniform scope must be one of {SCOPES}, got {self.scope!r}")
         if self.coder not in UNIFORM_CODERS:
             raise ValueError(f"uniform coder must be one of {UNIFORM_CODERS}, got {self.coder!r}")
-        for name in ("rate_distortion", "centroids", "trellis"):
+        for name in ("rate_distortion", "centroids", "trellis", "prediction_gain"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"uniform {name} must be true or false, got {getattr(self, name)!r}")
         for name in ("rate_distortion", "centroids"):
@@ -239,7 +250,11 @@ class UniformCodec(MessageCodec):
     def kind(self) -> int:
         """The frame kind of this codec's messages."""
         kind = TRELLIS_KIND if self.trellis else KINDS[self.centroids]
-        return kind + (KERNEL_KIND_OFFSET if self.coder == "kernel" else 0)
+        return kind + (KERNEL_KIND_OFFSET if self.coder == "kernel" else 0) + (GAIN_KIND_OFFSET if self.prediction_gain else 0)
+
+    @property
+    def needs_prediction(self) -> bool:
+        return self.prediction_gain
 
     @property
     def positions(self) -> ContextCoder:
@@ -402,14 +417,29 @@ class UniformCodec(MessageCodec):
             if not np.isfinite(values).all():
                 raise ValueError(f"uniform: tensor {spec.name!r} has non-finite values")
             floats[spec.name] = (values, spec.shape)
+        gain_section = self._subtract_gains(floats, context)
         budget = self.bits_per_entry * sum(values.size for values, _ in floats.values()) / 8
         steps = self._steps(floats)
         sent, *coded = self._code(floats, steps)
         while sum(map(len, coded)) > budget and any(sent):  # the ideal cost was an underestimate
             steps = [np.float32(step * COARSER) for step in steps]
             sent, *coded = self._code(floats, steps)
-        sections = [f32_array(np.array(sent, dtype=np.float32)), *coded, *raw]
+        sections = [f32_array(np.array(sent, dtype=np.float32)), *gain_section, *coded, *raw]
         return pack_frame(sections, context.layout, FrameHeader(context.method_id, self.kind, context.round_index))
+
+    def _subtract_gains(self, floats: dict[str, tuple[np.ndarray, tuple[int, ...]]], context: MessageContext) -> list[bytes]:
+        """Under ``prediction_gain``: replaces each tensor's values by the values minus their
+        gain times the predicted update, and returns the gains section (else no section)."""
+        if not self.prediction_gain:
+            return []
+        shared = context.require_shared("uniform prediction_gain")
+        updates = gains.predicted_updates(shared, list(floats), [values.size for values, _ in floats.values()])
+        section, corrected = gains.subtract([values for values, _ in floats.values()], updates)
+        for (name, (_, shape)), values in zip(list(floats.items()), corrected):
+            if not np.isfinite(values).all():
+                raise ValueError(f"uniform: tensor {name!r} minus its gain times its predicted update is not finite")
+            floats[name] = (values, shape)
+        return [section]
 
     def _quantised(self, spec: TensorSpec) -> bool:
         return spec.is_float and spec.name not in self.raw
@@ -417,12 +447,15 @@ class UniformCodec(MessageCodec):
     def decode(self, data: bytes | bytearray | memoryview, context: MessageContext) -> dict[str, torch.Tensor]:
         layout = context.layout
         floats = [spec for spec in layout if self._quantised(spec)]
-        names = ("steps", "table", "positions", "magnitudes") + tuple(
+        names = ("steps",) + (("gains",) if self.prediction_gain else ()) + ("table", "positions", "magnitudes") + tuple(
             f"raw {spec.name}" for spec in layout if not self._quantised(spec)
         )
-        step_bytes, table, positions, magnitudes, *raw = unpack_exactly(
-            data, layout, FrameHeader(context.method_id, self.kind, context.round_index), names
-        )
+        step_bytes, *sections = unpack_exactly(data, layout, FrameHeader(context.method_id, self.kind, context.round_index), names)
+        gain_codes, updates = [0] * len(floats), [None] * len(floats)
+        if self.prediction_gain:
+            updates = gains.predicted_updates(context.require_shared("uniform prediction_gain"), [s.name for s in floats], [s.numel for s in floats])
+            gain_codes = gains.read(sections.pop(0), updates)
+        table, positions, magnitudes, *raw = sections
         steps = read_f32(step_bytes, min(len(floats), 1) if self.scope == "global" else len(floats), "steps")
         if (steps < 0).any():
             raise MessageError(f"negative step {steps.min()}")
@@ -450,7 +483,7 @@ class UniformCodec(MessageCodec):
             raise MessageError(f"level table has {len(table) - pos} bytes left over")
         check_exhausted(decoder)
         decoded = dict(zip(step_of, self.positions.decode(positions, slots)))
-        out, raw_sections = {}, iter(raw)
+        out, raw_sections, corrections = {}, iter(raw), iter(zip(gain_codes, updates))
         for spec in layout:
             if not self._quantised(spec):
                 out[spec.name] = raw_tensor(next(raw_sections), spec)
@@ -458,6 +491,7 @@ class UniformCodec(MessageCodec):
             flat = np.zeros(spec.numel, dtype=np.float32)
             if spec.name in step_of:
                 flat = self._values(spec, decoded[spec.name], levels_of[spec.name], step_of[spec.name])
+            flat = gains.added(flat, *next(corrections), spec.name)
             out[spec.name] = torch.from_numpy(flat.reshape(spec.shape)).to(spec.dtype).to(context.device)
         return out
 

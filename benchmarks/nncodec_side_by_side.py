@@ -108,8 +108,9 @@ RESFED_STAGES: list[tuple[str, str, dict[str, Any]]] = [
         for b in (0.05, 0.1, 0.2, 0.5, 1.0)
     ],
     *[
-        (f"uniform {b} bit/entry, global, rate-distortion, kernel coder, prediction gain", "uniform",
-         {"bits_per_entry": b, "rate_distortion": True, "coder": "kernel", "prediction_gain": True})
+        (f"uniform {b} bit/entry, global, {levels}, kernel coder, prediction gain", "uniform",
+         {"bits_per_entry": b, levels.replace("-", "_"): True, "coder": "kernel", "prediction_gain": True})
+        for levels in ("rate-distortion", "trellis")
         for b in (0.05, 0.1, 0.2, 0.5, 1.0)
     ],
 ]

@@ -128,23 +128,22 @@ class LinkEnd:
             return frozenset(spec.name for spec in self.layout)
         return codec.raw if isinstance(codec, RAW_CAPABLE) else frozenset()
 
-    def _message_context(
-        self, codec: MessageCodec, anchor: st.State, prediction: st.State, round_index: int, device: Any = "cpu"
-    ) -> MessageContext:
-        """What both ends know about a transfer's message: with the predicted update
-        (prediction minus anchor) where the codec conditions on it."""
+    def _message_context(self, codec: MessageCodec, anchor: st.State, prediction: st.State, round_index: int) -> MessageContext:
+        """What both ends know about a transfer's message (decoded where the prediction
+        lives): with the predicted update (prediction minus anchor) where the codec
+        conditions on it."""
         shared = st.sub(prediction, anchor) if codec.needs_prediction else None
+        device = next(iter(prediction.values())).device
         return MessageContext(self.layout, self.method_id, round_index, shared=shared, device=device)
 
     def _recover(
-        self, data: bytes, anchor: st.State, prediction: st.State, round_index: int
+        self, data: bytes, anchor: st.State, prediction: st.State, context: MessageContext
     ) -> tuple[st.State, st.State]:
         """Decode the message, add the prediction to the residual entries, extend the
         trajectory; returns (model, what the message carried)."""
-        device = next(iter(prediction.values())).device
         codec = self._codec()
         exact = self._exact(codec)
-        decoded = codec.decode(data, self._message_context(codec, anchor, prediction, round_index, device))
+        decoded = codec.decode(data, context)
         recovered = {
             name: decoded[name].to(p) if name in exact else p + decoded[name].to(p) for name, p in prediction.items()
         }
@@ -164,8 +163,9 @@ class LinkEnd:
         codec = self._codec()
         exact = self._exact(codec)
         payload = {name: model[name] if name in exact else r for name, r in residual.items()}
-        data = codec.encode(payload, self._message_context(codec, anchor, prediction, round_index))
-        recovered, carried = self._recover(data, anchor, prediction, round_index)
+        context = self._message_context(codec, anchor, prediction, round_index)
+        data = codec.encode(payload, context)
+        recovered, carried = self._recover(data, anchor, prediction, context)
         if self.settings.error_feedback:
             self.error = st.sub(payload, carried)  # zero on the exact entries
         return data, recovered
@@ -173,7 +173,8 @@ class LinkEnd:
     def receive(self, data: bytes, anchor: st.State, round_index: int) -> st.State:
         """Recover the sender's model from its bytes and the shared trajectory."""
         self._observe_anchor(anchor)
-        return self._recover(data, anchor, self._prediction(anchor), round_index)[0]
+        prediction = self._prediction(anchor)
+        return self._recover(data, anchor, prediction, self._message_context(self._codec(), anchor, prediction, round_index))[0]
 
     def state_dict(self) -> dict[str, Any]:
         """The trajectory, transfer count, error-feedback memory, last anchor and last digest."""

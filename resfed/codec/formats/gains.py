@@ -12,19 +12,20 @@ update is all zero (a link's first transfers) gets no byte.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import numpy as np
-import torch
 
 from ..errors import MessageError
+from ..message import MessageContext
 
 GAIN_SCALE = 64  # g = code / 64: a resolution of 1/64, codes -128..127 cover [-2, 1.98]
 
 
-def predicted_updates(shared: Mapping[str, torch.Tensor], names: Sequence[str], sizes: Sequence[int]) -> list[np.ndarray]:
-    """The predicted update of each named tensor as flat float32 (``shared`` holds them by name)."""
-    updates = []
+def predicted_updates(context: MessageContext, names: Sequence[str], sizes: Sequence[int]) -> list[np.ndarray]:
+    """The predicted update of each named tensor as flat float32 (``context.shared`` holds
+    them by name)."""
+    shared, updates = context.require_shared("uniform prediction_gain"), []
     for name, size in zip(names, sizes):
         if name not in shared or shared[name].numel() != size:
             raise ValueError(f"prediction gains need the predicted update of tensor {name!r} ({size} entries)")
@@ -58,14 +59,14 @@ def subtract(values: Sequence[np.ndarray], updates: Sequence[np.ndarray]) -> tup
 
 def read(section: memoryview, updates: Sequence[np.ndarray]) -> list[int]:
     """The gain code of each tensor (0 where its update is all zero) from the gains section."""
-    expected = sum(bool(u.any()) for u in updates)
-    if len(section) != expected:
-        raise MessageError(f"gains section has {len(section)} bytes, the predicted updates need {expected}")
+    nonzero = [bool(u.any()) for u in updates]
+    if len(section) != sum(nonzero):
+        raise MessageError(f"gains section has {len(section)} bytes, the predicted updates need {sum(nonzero)}")
     signed = iter(np.frombuffer(section, dtype=np.int8).tolist())
-    return [next(signed) if u.any() else 0 for u in updates]
+    return [next(signed) if sent else 0 for sent in nonzero]
 
 
-def added(values: np.ndarray, code: int, update: np.ndarray | None, name: str) -> np.ndarray:
+def added(values: np.ndarray, code: int, update: np.ndarray, name: str) -> np.ndarray:
     """``values`` plus the gain times the update, as the sender subtracted it."""
     if not code:
         return values

@@ -432,8 +432,7 @@ class UniformCodec(MessageCodec):
         gain times the predicted update, and returns the gains section (else no section)."""
         if not self.prediction_gain:
             return []
-        shared = context.require_shared("uniform prediction_gain")
-        updates = gains.predicted_updates(shared, list(floats), [values.size for values, _ in floats.values()])
+        updates = gains.predicted_updates(context, list(floats), [values.size for values, _ in floats.values()])
         section, corrected = gains.subtract([values for values, _ in floats.values()], updates)
         for (name, (_, shape)), values in zip(list(floats.items()), corrected):
             if not np.isfinite(values).all():
@@ -451,10 +450,10 @@ class UniformCodec(MessageCodec):
             f"raw {spec.name}" for spec in layout if not self._quantised(spec)
         )
         step_bytes, *sections = unpack_exactly(data, layout, FrameHeader(context.method_id, self.kind, context.round_index), names)
-        gain_codes, updates = [0] * len(floats), [None] * len(floats)
+        gain_of = {}  # name: (gain code, predicted update), under prediction_gain
         if self.prediction_gain:
-            updates = gains.predicted_updates(context.require_shared("uniform prediction_gain"), [s.name for s in floats], [s.numel for s in floats])
-            gain_codes = gains.read(sections.pop(0), updates)
+            updates = gains.predicted_updates(context, [spec.name for spec in floats], [spec.numel for spec in floats])
+            gain_of = dict(zip((spec.name for spec in floats), zip(gains.read(sections.pop(0), updates), updates)))
         table, positions, magnitudes, *raw = sections
         steps = read_f32(step_bytes, min(len(floats), 1) if self.scope == "global" else len(floats), "steps")
         if (steps < 0).any():
@@ -483,7 +482,7 @@ class UniformCodec(MessageCodec):
             raise MessageError(f"level table has {len(table) - pos} bytes left over")
         check_exhausted(decoder)
         decoded = dict(zip(step_of, self.positions.decode(positions, slots)))
-        out, raw_sections, corrections = {}, iter(raw), iter(zip(gain_codes, updates))
+        out, raw_sections = {}, iter(raw)
         for spec in layout:
             if not self._quantised(spec):
                 out[spec.name] = raw_tensor(next(raw_sections), spec)
@@ -491,7 +490,8 @@ class UniformCodec(MessageCodec):
             flat = np.zeros(spec.numel, dtype=np.float32)
             if spec.name in step_of:
                 flat = self._values(spec, decoded[spec.name], levels_of[spec.name], step_of[spec.name])
-            flat = gains.added(flat, *next(corrections), spec.name)
+            if spec.name in gain_of:
+                flat = gains.added(flat, *gain_of[spec.name], spec.name)
             out[spec.name] = torch.from_numpy(flat.reshape(spec.shape)).to(spec.dtype).to(context.device)
         return out
 

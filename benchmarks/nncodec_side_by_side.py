@@ -118,6 +118,18 @@ RESFED_STAGES: list[tuple[str, str, dict[str, Any]]] = [
          {"bits_per_entry": b, "rate_distortion": True, "centroids": True, "coder": "kernel", "prediction_gain": True})
         for b in (0.05, 0.1, 0.2, 0.5, 1.0)
     ],
+    *[
+        (f"uniform {b} bit/entry, global, {levels}, kernel DCT{gain}", "uniform",
+         {"bits_per_entry": b, levels.replace("-", "_"): True, "kernel_dct": True, "prediction_gain": bool(gain)})
+        for gain in ("", ", prediction gain")
+        for levels in ("rate-distortion", "trellis")
+        for b in (0.05, 0.1, 0.2, 0.5, 1.0)
+    ],
+    *[
+        (f"uniform {b} bit/entry, global, rate-distortion, centroids, kernel DCT", "uniform",
+         {"bits_per_entry": b, "rate_distortion": True, "centroids": True, "kernel_dct": True})
+        for b in (0.05, 0.1, 0.2, 0.5, 1.0)
+    ],
 ]
 
 # NNCodec's sweep: qp relative to 4 * log2(rms of the residual's float entries), i.e. the

@@ -219,6 +219,7 @@ def _examples() -> dict[str, list[Example]]:
         + [Example("bpe2_centroids", UniformCodec(2, centroids=True), state, MessageContext(layout, 3, 3))]
         + [Example("bpe1_trellis", UniformCodec(1, trellis=True), state, MessageContext(layout, 3, 3))]
         + [Example("conv_bpe1_kernel", UniformCodec(1, coder="kernel"), KERNEL_STATE, kernels)]
+        + [Example("conv_bpe0.5_dct", UniformCodec(0.5, rate_distortion=True, kernel_dct=True), KERNEL_STATE, kernels)]
         + [Example("bpe0.5_gain", UniformCodec(0.5, prediction_gain=True), biased, MessageContext(layout, 3, 3, shared=update))],
     }
 

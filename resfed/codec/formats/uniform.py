@@ -79,6 +79,13 @@ minus a factor per tensor times the link's predicted update, which the receiver 
 trajectory makes the prediction overshoot, part of the update is back in the residual, and
 the gain takes it out for a byte per tensor.
 
+``kernel_dct`` (off by default, frame kinds 16 to 27 for 4 to 15) quantises and codes each
+convolution's orthonormal DCT coefficients over its kernels instead of its entries, one
+``(out, in)`` plane per coefficient (:mod:`.kernel_dct`); the receiver inverts the
+transform after recovering the coefficients (and before adding a gain). The entries of a
+kernel move together, so a kernel's mean carries much of a convolution residual's
+energy; squared errors are the same in both domains.
+
 Frame (:mod:`..frame`, kind 4, 5 or 6): the steps (float32: one for the state under ``global``,
 one per float tensor under ``tensor``; 0 where all levels are 0), under
 ``prediction_gain`` the gains (a signed byte per float tensor whose predicted update is not
@@ -124,13 +131,14 @@ from ..rangecoding import (
     stream_decoder,
 )
 from ..registry import register_codec
-from . import gains
+from . import gains, kernel_dct
 from . import trellis as tcq
 
 KINDS = {False: 4, True: 5}  # frame kind by `centroids`
 TRELLIS_KIND = 6  # frame kind of `trellis` (levels recovered by the trellis's state machine)
 KERNEL_KIND_OFFSET = 3  # `coder: kernel` frames are kinds 7, 8 and 9 (as 4, 5 and 6)
 GAIN_KIND_OFFSET = 6  # `prediction_gain` frames are kinds 10 to 15 (as 4 to 9)
+DCT_KIND_OFFSET = 12  # `kernel_dct` frames are kinds 16 to 27 (as 4 to 15)
 UNIFORM_CODERS = ("context", "kernel")  # the position coders with ideal costs for the step search
 CENTROID_MIN = 32  # a group of levels (level 1, levels above) gets its centroid from this size
 CENTROID_SCALE = 128  # centroid byte b: c = z + 1/2 + (b - 128) / 128, in steps
@@ -226,13 +234,14 @@ class UniformCodec(MessageCodec):
     trellis: bool = False
     coder: str = "context"
     prediction_gain: bool = False
+    kernel_dct: bool = False
 
     def __post_init__(self) -> None:
         if self.scope not in SCOPES:
             raise ValueError(f"uniform scope must be one of {SCOPES}, got {self.scope!r}")
         if self.coder not in UNIFORM_CODERS:
             raise ValueError(f"uniform coder must be one of {UNIFORM_CODERS}, got {self.coder!r}")
-        for name in ("rate_distortion", "centroids", "trellis", "prediction_gain"):
+        for name in ("rate_distortion", "centroids", "trellis", "prediction_gain", "kernel_dct"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"uniform {name} must be true or false, got {getattr(self, name)!r}")
         for name in ("rate_distortion", "centroids"):
@@ -250,7 +259,8 @@ class UniformCodec(MessageCodec):
     def kind(self) -> int:
         """The frame kind of this codec's messages."""
         kind = TRELLIS_KIND if self.trellis else KINDS[self.centroids]
-        return kind + (KERNEL_KIND_OFFSET if self.coder == "kernel" else 0) + (GAIN_KIND_OFFSET if self.prediction_gain else 0)
+        offsets = ((KERNEL_KIND_OFFSET, self.coder == "kernel"), (GAIN_KIND_OFFSET, self.prediction_gain), (DCT_KIND_OFFSET, self.kernel_dct))
+        return kind + sum(offset for offset, on in offsets if on)
 
     @property
     def needs_prediction(self) -> bool:
@@ -418,6 +428,8 @@ class UniformCodec(MessageCodec):
                 raise ValueError(f"uniform: tensor {spec.name!r} has non-finite values")
             floats[spec.name] = (values, spec.shape)
         gain_section = self._subtract_gains(floats, context)
+        if self.kernel_dct:
+            self._transform(floats)
         budget = self.bits_per_entry * sum(values.size for values, _ in floats.values()) / 8
         steps = self._steps(floats)
         sent, *coded = self._code(floats, steps)
@@ -439,6 +451,18 @@ class UniformCodec(MessageCodec):
                 raise ValueError(f"uniform: tensor {name!r} minus its gain times its predicted update is not finite")
             floats[name] = (values, shape)
         return [section]
+
+    def _transform(self, floats: dict[str, tuple[np.ndarray, tuple[int, ...]]]) -> None:
+        """Under ``kernel_dct``: replaces each tensor with kernels by its DCT coefficients."""
+        for name, (values, shape) in list(floats.items()):
+            with np.errstate(over="ignore"):
+                coefficients = kernel_dct.forward(values, shape)
+            if not np.isfinite(coefficients).all():
+                raise ValueError(f"uniform: the kernel DCT of tensor {name!r} overflows float32")
+            floats[name] = (coefficients, kernel_dct.coded_shape(shape))
+
+    def _coded_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        return kernel_dct.coded_shape(shape) if self.kernel_dct else shape
 
     def _quantised(self, spec: TensorSpec) -> bool:
         return spec.is_float and spec.name not in self.raw
@@ -469,7 +493,7 @@ class UniformCodec(MessageCodec):
                 raise MessageError(f"{k} nonzero levels of {spec.numel} entries", tensor=spec.name)
             if not k:
                 continue
-            slots.append(Slot(spec.name, spec.shape, k, dense=k == spec.numel, signs=True))
+            slots.append(Slot(spec.name, self._coded_shape(spec.shape), k, dense=k == spec.numel, signs=True))
             symbols, pos = get_histogram_coded(table, pos, decoder, k, MAX_LEVEL - 1, spec.name)
             centroids = [CENTROID_SCALE, CENTROID_SCALE]
             for group, sent in enumerate(centroid_sent(symbols + 1) if self.centroids else ()):
@@ -502,9 +526,13 @@ class UniformCodec(MessageCodec):
         idx, negative = decoded
         idx = np.arange(spec.numel) if idx is None else idx
         with np.errstate(over="ignore"):
-            out = self.recover(Levels(spec.shape, idx, negative, *levels), step)
+            out = self.recover(Levels(self._coded_shape(spec.shape), idx, negative, *levels), step)
+            if not np.isfinite(out).all():
+                raise MessageError("step times level overflows float32", tensor=spec.name)
+            if self.kernel_dct:
+                out = kernel_dct.inverse(out, spec.shape)
         if not np.isfinite(out).all():
-            raise MessageError("step times level overflows float32", tensor=spec.name)
+            raise MessageError("the inverse kernel DCT overflows float32", tensor=spec.name)
         return out
 
     def get_config(self) -> dict[str, Any]:

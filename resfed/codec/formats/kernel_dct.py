@@ -2,9 +2,9 @@
 together are coded as one coefficient.
 
 In the paper CNN's residuals the entries of a 3x3 kernel share sign and size: the
-kernel's mean (the DCT's first coefficient) holds 31-69 % of each convolution's energy
-and the three lowest coefficients 68-91 %, where each of the nine positions holds about
-a ninth (a round-1 uplink residual, Fashion-MNIST, benchmarks/nncodec.md). The transform is
+kernel's mean (the DCT's first coefficient) holds 20-69 % of each convolution's energy
+and the three lowest coefficients 50-91 %, where each of the nine positions holds about
+a ninth (uplink residuals of rounds 1-4, Fashion-MNIST, benchmarks/nncodec.md). The transform is
 orthonormal, so a squared error is the same on coefficients and on entries, and a
 quantiser spends its bits where the energy is.
 

@@ -531,8 +531,8 @@ class UniformCodec(MessageCodec):
                 raise MessageError("step times level overflows float32", tensor=spec.name)
             if self.kernel_dct:
                 out = kernel_dct.inverse(out, spec.shape)
-        if not np.isfinite(out).all():
-            raise MessageError("the inverse kernel DCT overflows float32", tensor=spec.name)
+                if not np.isfinite(out).all():
+                    raise MessageError("the inverse kernel DCT overflows float32", tensor=spec.name)
         return out
 
     def get_config(self) -> dict[str, Any]:

@@ -138,9 +138,10 @@ RESFED_STAGES: list[tuple[str, str, dict[str, Any]]] = [
 # rule, qp - 8 (a step four times finer), as with nonweight_qp unset. Every qp, the finest
 # steps NNCodec offers: its log-bytes against log-error curve is concave, so interpolating
 # between points two qp apart (as before 2026-12-03) read its bytes up to 6-8 % too low,
-# in its favour (benchmarks/nncodec.md). From -16 since the kernel DCT's rows with the
-# BatchNorm statistics at 1 bit/entry reach errors that -10 did not (finer points only
-# extend the front: the ratios within the old range stay as they were).
+# in its favour (benchmarks/nncodec.md). From -16, not -10: with the CNN's BatchNorm
+# statistics some settings' fronts did not reach the errors of the finer stages from -10,
+# and a setting out of range is left out of the best, in resfed's favour (the kernel
+# coder's row at 1 bit/entry read 0.96x with -10, 1.06x with -16; 2026-12-03).
 NNC_QP_OFFSETS: tuple[int, ...] = tuple(range(-16, 29))
 # NNCodec's encoder settings swept: dependent quantisation (DQ, trellis) on and off, each
 # with and without rate-distortion optimised quantisation (lambda_scale=1; 0 is the default).

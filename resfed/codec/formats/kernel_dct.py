@@ -8,10 +8,11 @@ a ninth (uplink residuals of rounds 1-4, Fashion-MNIST, benchmarks/nncodec.md). 
 orthonormal, so a squared error is the same on coefficients and on entries, and a
 quantiser spends its bits where the energy is.
 
-A tensor with kernels, shape ``(out, in, k...)`` with more than one entry per kernel, is
-coded as a ``(K * out, in)`` matrix of coefficients, ``K`` the entries per kernel: one
-``(out, in)`` plane per coefficient, lowest first, so a coder's row and column models see
-each plane's channels. Both ends compute in float64 in a fixed order of elementwise
+A tensor with kernels (:func:`..coders.kernels.has_kernels`: shape ``(out, in, k...)``,
+more than one output channel and more than one entry per kernel) is coded as a
+``(K * out, in)`` matrix of coefficients, ``K`` the entries per kernel: one ``(out, in)``
+plane per coefficient, lowest first, so a coder's row and column models see each plane's
+channels. Both ends compute in float64 in a fixed order of elementwise
 operations from a float32 basis, so the receiver recovers the same float32 values as the
 sender's own decoding (a BLAS product may sum in another order on another machine).
 """
@@ -23,10 +24,7 @@ import math
 
 import numpy as np
 
-
-def has_kernels(shape: tuple[int, ...]) -> bool:
-    """Whether a tensor is transformed: (out, in, k...) with more than one entry per kernel."""
-    return len(shape) >= 3 and math.prod(shape[2:]) >= 2
+from ..coders.kernels import has_kernels
 
 
 def coded_shape(shape: tuple[int, ...]) -> tuple[int, ...]:

@@ -103,3 +103,23 @@ def test_resfed_with_the_kernel_dct_stays_in_sync():
     assert [r.sync_ok for r in records] == [True] * 3
     for i, client in enumerate(federation.clients):
         assert st.digest(client.last_local) == st.digest(federation.server.client_local[i])
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"scope": "tensor"}, {"trellis": True}, {"centroids": True}, {"coder": "kernel"}, {"prediction_gain": True}],
+    ids=lambda o: next(iter(o)),
+)
+def test_the_dct_combines_with_every_other_option(options):
+    # Prepare: the example's state, and its predicted update where the gain needs one
+    update = {k: hashed(tuple(v.shape), 30 + i) for i, (k, v) in enumerate(EXAMPLE.payload.items())}
+    context = dataclasses.replace(EXAMPLE.context, shared=update if options.get("prediction_gain") else None)
+    codec = UniformCodec(1.0, kernel_dct=True, **options)
+    twin = dataclasses.replace(codec, kernel_dct=False)
+    # Execute
+    data, plain = codec.encode(EXAMPLE.payload, context), twin.encode(EXAMPLE.payload, context)
+    decoded = codec.decode(data, context)
+    # Assert: its own frame kind, within the budget, and less error than without the DCT
+    assert codec.kind == twin.kind + 12 and codec.kind in range(16, 28)
+    assert len(data) <= codec.bits_per_entry * sum(v.numel() for v in EXAMPLE.payload.values()) / 8 + 64
+    assert _error(EXAMPLE.payload, decoded) < _error(EXAMPLE.payload, twin.decode(plain, context))

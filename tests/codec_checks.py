@@ -125,6 +125,11 @@ def check_roundtrip(
     return data
 
 
+def squared_error(state: dict[str, torch.Tensor], decoded: dict[str, torch.Tensor]) -> float:
+    """The summed squared error of ``decoded`` against ``state`` over its float tensors."""
+    return sum(float(((decoded[k] - v).double() ** 2).sum()) for k, v in state.items() if v.is_floating_point())
+
+
 def hashed(shape: tuple[int, ...], seed: int, scale: float = 1.0) -> torch.Tensor:
     """Deterministic pseudo-random float32 tensor from integer hashing (no RNG, no libm),
     identical on every platform and numpy version: what golden files need."""

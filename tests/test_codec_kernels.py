@@ -7,7 +7,7 @@ import dataclasses
 
 import numpy as np
 import pytest
-from codec_checks import EXAMPLES, KERNEL_STATE, hashed, kernel_structured
+from codec_checks import EXAMPLES, KERNEL_STATE, hashed, kernel_structured, squared_error
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -81,18 +81,14 @@ def test_kernel_contexts_shrink_a_kernel_structured_top_k_message() -> None:
     assert len(data) < 0.95 * len(plain)
 
 
-def _error(state, decoded) -> float:
-    return sum(float(((decoded[k] - v) ** 2).sum()) for k, v in state.items())
-
-
 def test_kernel_contexts_buy_a_finer_uniform_step_within_the_budget() -> None:
     example = next(e for e in EXAMPLES["uniform"] if e.name == "conv_bpe1_kernel")
     twin = dataclasses.replace(example.codec, coder="context")
     data, plain = example.encode(), twin.encode(example.payload, example.context)
     budget = example.codec.bits_per_entry * sum(v.numel() for v in KERNEL_STATE.values()) / 8
     assert len(data) <= budget + 64 and len(plain) <= budget + 64  # the frame's header on top
-    error = _error(KERNEL_STATE, example.decode(data))
-    assert error < 0.9 * _error(KERNEL_STATE, twin.decode(plain, example.context))
+    error = squared_error(KERNEL_STATE, example.decode(data))
+    assert error < 0.9 * squared_error(KERNEL_STATE, twin.decode(plain, example.context))
 
 
 def test_without_kernels_the_stream_is_the_context_coders() -> None:
@@ -165,5 +161,5 @@ def test_kernel_priced_levels_roundtrip_within_budget(levels) -> None:
     assert len(data) <= 0.5 * sum(v.numel() for v in KERNEL_STATE.values()) / 8 + 64
     decoded = codec.decode(data, ctx)
     twin = dataclasses.replace(codec, coder="context")
-    assert _error(KERNEL_STATE, decoded) < 0.9 * _error(KERNEL_STATE, twin.decode(twin.encode(KERNEL_STATE, ctx), ctx))
+    assert squared_error(KERNEL_STATE, decoded) < 0.9 * squared_error(KERNEL_STATE, twin.decode(twin.encode(KERNEL_STATE, ctx), ctx))
     assert codec.encode(KERNEL_STATE, ctx) == data  # deterministic

@@ -32,16 +32,21 @@ def test_resfed_with_a_uniform_uplink_stays_in_sync_and_sends_fewer_bytes():
     assert records[-1].test_accuracy > 0.5
 
 
-def test_resfed_with_a_trellis_uplink_stays_in_sync():
-    # Prepare: the uniform stage's dependent quantisation on the uplink, from a validated config
-    ul = {"stage": "uniform", "bits_per_entry": 0.5, "trellis": True}
+@pytest.mark.parametrize(
+    "options", [{"trellis": True}, {"prediction_gain": True}, {"kernel_dct": True}], ids=lambda o: next(iter(o))
+)
+def test_resfed_with_a_uniform_option_stays_in_sync(options):
+    # Prepare: the uniform stage with one of its options on the uplink, from a validated config
+    ul = {"stage": "uniform", "bits_per_entry": 0.5, **options}
     resolved = validate({**MINIMAL, "variants": {"baseline": {"method": "resfed", "ul": ul}}})
     variant = resolved["variants"]["baseline"]
     federation = make_federation({"method": "resfed", "order": 1, "ul": variant["ul"]})
     # Execute
     records = federation.run(3)
-    # Assert: the trellis codec on the link, every link in sync, within the budget
-    assert federation.clients[0].ul_sender.message_codec == UniformCodec(0.5, trellis=True)
+    # Assert: the option's codec on the link (with the predicted update where it needs it),
+    # every link in sync, the clients' models recovered exactly, within the budget
+    codec = federation.clients[0].ul_sender.message_codec
+    assert codec == UniformCodec(0.5, **options) and codec.needs_prediction == options.get("prediction_gain", False)
     assert [r.sync_ok for r in records] == [True] * 3
     for i, client in enumerate(federation.clients):
         assert st.digest(client.last_local) == st.digest(federation.server.client_local[i])

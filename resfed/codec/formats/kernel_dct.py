@@ -41,9 +41,8 @@ def basis(kernel: tuple[int, ...]) -> np.ndarray:
         k, i = np.arange(n)[:, None], np.arange(n)[None, :]
         dct = np.cos(np.pi * (i + 0.5) * k / n) * np.where(k == 0, math.sqrt(1 / n), math.sqrt(2 / n))
         matrix = np.kron(matrix, dct)
-    total = math.prod(kernel)
     order = np.argsort(_frequency(kernel), kind="stable")
-    return matrix[order].astype(np.float32).astype(np.float64).reshape(total, total)
+    return matrix[order].astype(np.float32).astype(np.float64)
 
 
 def _frequency(kernel: tuple[int, ...]) -> np.ndarray:
